@@ -1,0 +1,106 @@
+"""``mkf``: train a run, list transfer units, splits and the run store.
+
+    mkf train configs/quick.yaml --set model.name=convnext_atto transfer.n=4
+    mkf units convnext_atto --kind depthwise
+    mkf splits show imagenet-manmade
+    mkf runs
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import MKFError
+
+
+def _train(args: argparse.Namespace) -> None:
+    from .config import load_config, run_id
+    from .runs import RunStore
+
+    cfg = load_config(args.config, args.set)
+    store = RunStore(args.store)
+    print(f"run {run_id(cfg)} in {store.path(run_id(cfg))}", flush=True)
+    print(json.dumps(store.run(cfg), indent=1))
+
+
+def _units(args: argparse.Namespace) -> None:
+    from .models import create_model
+    from .units import transfer_units
+
+    model = create_model(args.model, 10, args.stem_stride)
+    units = transfer_units(model, args.kind)
+    if not units:
+        raise MKFError(f"{args.model} has no '{args.kind}' units", "try --kind conv or --kind block")
+    print("\n".join(units))
+
+
+def _splits(args: argparse.Namespace) -> None:
+    from .splits import list_splits, load_split
+
+    if args.action is None:
+        print("\n".join(list_splits()))
+        return
+    if args.action != "show" or not args.name:
+        raise MKFError(f"unknown splits command '{' '.join(filter(None, [args.action, args.name]))}'",
+                       "use `mkf splits` or `mkf splits show NAME`")
+    split = load_split(args.name, [str(i) for i in range(10)])
+    for i, (c, d) in enumerate(zip(split.classes, split.descriptions)):
+        print(f"{i}\t{c}\t{d}".rstrip())
+
+
+def _runs(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .runs import RunStore
+
+    df = RunStore(args.store).collect()
+    if df.empty:
+        print(f"no finished runs in {args.store}")
+        return
+    cols = [c for c in ["run_id", "model.name", "data.name", "data.split", "transfer.mode", "transfer.units",
+                        "transfer.end", "transfer.n", "seed", "optim.epochs", "top1", "train_time_s"] if c in df]
+    with pd.option_context("display.width", 200, "display.max_rows", None):
+        print(df[cols].to_string(index=False, float_format="%.4f"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="mkf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="run (or find) one run and print its id and result")
+    p.add_argument("config", help="YAML config (see configs/)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted overrides")
+    p.add_argument("--store", default="runs", help="run store folder (default: runs)")
+    p.set_defaults(fn=_train)
+    p = sub.add_parser("units", help="print a model's transfer units in forward order")
+    p.add_argument("model")
+    p.add_argument("--kind", default="depthwise", help="depthwise | pointwise | conv | block")
+    p.add_argument("--stem-stride", type=int, default=None)
+    p.set_defaults(fn=_units)
+    p = sub.add_parser("splits", help="list class splits, or `show NAME`")
+    p.add_argument("action", nargs="?", choices=["show"])
+    p.add_argument("name", nargs="?")
+    p.set_defaults(fn=_splits)
+    p = sub.add_parser("runs", help="print the run store as a table")
+    p.add_argument("--store", default="runs")
+    p.set_defaults(fn=_runs)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except MKFError as e:
+        print(f"mkf: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `mkf splits show X | head`
+        sys.stderr.close()
+    except KeyboardInterrupt:
+        print("mkf: interrupted; finished epochs are checkpointed and resume on the next call", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

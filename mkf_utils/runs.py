@@ -1,0 +1,114 @@
+"""The run store: one folder per run, named by the hash of its config.
+
+``<root>/<id>/`` holds ``config.yaml``, ``metrics.csv``, ``model.pt`` and ``result.json`` (see
+:mod:`mkf_utils.train`). A finished run (``result.json`` present) is never recomputed; an unfinished
+one resumes from its checkpoint. A lock file (``fcntl.flock``, released by the OS even when a process
+is killed) keeps two processes from training the same run at once: the second waits, then reads the
+first one's result.
+
+>>> store = RunStore("/tmp/mkf-doctest-runs")
+>>> cfg = load_config(overrides=["data.name=synthetic", "model.name=resnet18", "optim.epochs=1"])
+>>> result = store.run(cfg)
+>>> store.run(cfg) == result  # found, not recomputed
+True
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .config import identity, load_config, run_id
+from .errors import MKFError
+from .train import StepHook, dist_info, fit
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``, held for the ``with`` block (rank 0 only under torchrun)."""
+    if dist_info()[0] != 0:
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class RunStore:
+    """Runs under ``root`` (default ``runs/``), found or computed by config."""
+
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+
+    def path(self, rid: str) -> Path:
+        return self.root / rid
+
+    def result(self, rid: str) -> dict | None:
+        """The result of finished run ``rid``, or None."""
+        f = self.path(rid) / "result.json"
+        return json.loads(f.read_text()) if f.exists() else None
+
+    def load_source(self, source: str) -> dict[str, torch.Tensor]:
+        """A state_dict from a finished run id in this store, or from a file path."""
+        run_dir = self.path(source)
+        if run_dir.is_dir():
+            if self.result(source) is None:
+                raise MKFError(f"source run {source} is not finished", "run it first (`mkf train` or RunStore.run)")
+            path = run_dir / "model.pt"
+        else:
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise MKFError(f"transfer.source '{source}' is neither a run in {self.root} nor a file",
+                               "give a finished run's id (`mkf runs`) or the path of a state_dict file")
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise MKFError(f"source checkpoint {path} is corrupt ({type(e).__name__})",
+                           "re-create it (delete its run folder and run it again)") from None
+        for key in ("state_dict", "model"):
+            if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+                sd = sd[key]
+        return sd
+
+    def run(self, cfg: DictConfig, step_hook: StepHook | None = None) -> dict:
+        """The result of ``cfg``: read if finished, else trained (resuming any checkpoint). Adds ``run_id``."""
+        rid = run_id(cfg)
+        run_dir = self.path(rid)
+        found = self.result(rid)
+        if found is None:
+            source = self.load_source(cfg.transfer.source) \
+                if cfg.transfer.n and cfg.transfer.mode != "random-freeze" else None
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with file_lock(run_dir / ".lock"):
+                found = self.result(rid)  # another process may have finished it while we waited
+                if found is None:
+                    if dist_info()[0] == 0:
+                        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+                    found = fit(cfg, run_dir, source, step_hook)
+        return {"run_id": rid, **found}
+
+    def configs(self) -> Iterator[tuple[str, DictConfig]]:
+        """(id, config) of every finished run."""
+        for f in sorted(self.root.glob("*/result.json")):
+            yield f.parent.name, load_config(f.parent / "config.yaml")
+
+    def collect(self) -> pd.DataFrame:
+        """One row per finished run: ``run_id``, the flattened config (``model.name``, ...) and the result.
+
+        >>> RunStore("/tmp/mkf-doctest-runs").collect()[["model.name", "top1"]].shape[1]
+        2
+        """
+        rows = []
+        for rid, cfg in self.configs():
+            flat = pd.json_normalize(identity(cfg), sep=".").iloc[0].to_dict()
+            rows.append({"run_id": rid, **flat, **self.result(rid)})
+        return pd.DataFrame(rows)

@@ -1,0 +1,149 @@
+"""Copy the first (or last) n transfer units from a source state_dict into a fresh model, and freeze them.
+
+Modes (Yosinski et al. 2014's treatments; A = source data, B = target data):
+
+- ``copy-freeze``: AnB when the source was trained on A, the selffer BnB when it was trained on B.
+- ``copy-train``: AnB+ (copied, then fine-tuned with the rest).
+- ``random-freeze``: the same units frozen at their fresh random init (nothing copied): a control for
+  "the filters barely matter at this scale".
+
+Options next to a unit (defaults in brackets):
+
+- ``bias`` [``freeze``]: a conv unit's bias goes with its filter (copied and frozen); ``train`` leaves the
+  bias at its fresh init and trains it, so that only the filter weights transfer.
+- ``norm`` [``train``]: the norm layer that directly follows a unit (BatchNorm after a ResNet conv, the
+  LayerNorm after a ConvNeXt depthwise conv) stays freshly initialised and trainable; ``freeze`` copies
+  it and freezes it, running statistics included (it is kept in eval mode while training).
+
+Block units (``units="block"``) carry everything inside the block; ``bias`` and ``norm`` do not apply.
+The apply step runs before the optimiser is built, so frozen tensors never reach it.
+
+>>> from mkf_utils.models import create_model
+>>> src = create_model("convnext_atto", 4).state_dict()
+>>> model = create_model("convnext_atto", 6)
+>>> report = apply_transfer(model, src, units="depthwise", n=12)
+>>> report.n_units, round(report.frozen_fraction, 3)
+(12, 0.027)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .errors import MKFError
+from .units import following_norms, trace, transfer_units
+
+MODES = ("copy-freeze", "copy-train", "random-freeze")
+ENDS = ("first", "last")
+BIAS_OPTIONS = ("freeze", "train")
+NORM_OPTIONS = ("train", "freeze")
+FROZEN_ATTR = "_mkf_frozen"
+
+
+@dataclass
+class TransferReport:
+    """What :func:`apply_transfer` did: which units, which tensors, and the frozen share of parameters."""
+
+    units: list[str]
+    n_units: int
+    copied: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+    frozen_params: int = 0
+    total_params: int = 0
+
+    @property
+    def frozen_fraction(self) -> float:
+        return self.frozen_params / max(self.total_params, 1)
+
+
+def select_units(all_units: list[str], n: int, end: str = "first") -> list[str]:
+    """The first (``end="first"``) or last (``end="last"``) ``n`` of ``all_units``.
+
+    >>> select_units(["a", "b", "c"], 2, "last")
+    ['b', 'c']
+    """
+    if end not in ENDS:
+        raise MKFError(f"unknown transfer.end '{end}'", f"use one of: {', '.join(ENDS)}")
+    if not 0 <= n <= len(all_units):
+        raise MKFError(f"transfer.n={n} is out of range: the model has {len(all_units)} units of this kind",
+                       f"choose n in 0..{len(all_units)}")
+    return all_units[:n] if end == "first" else all_units[len(all_units) - n:]
+
+
+def _unit_tensors(model: nn.Module, units: list[str], kind: str, bias: str, norm: str,
+                  calls) -> tuple[list[str], list[nn.Module]]:
+    """State-dict keys that move with ``units``, and the norm modules to keep in eval mode."""
+    modules = dict(model.named_modules())
+    names: list[str] = []
+    for u in units:
+        skip_bias = kind != "block" and bias == "train"
+        names += [f"{u}.{k}" for k in modules[u].state_dict() if not (skip_bias and k == "bias")]
+    norm_modules = [m for u in units for m in modules[u].modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
+    if kind != "block" and norm == "freeze":
+        for u, nm in following_norms(model, units, calls).items():
+            if nm is not None:
+                names += [f"{nm}.{k}" for k in modules[nm].state_dict()]
+                norm_modules.append(modules[nm])
+    return names, norm_modules
+
+
+def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, units: str = "depthwise", n: int = 0,
+                   end: str = "first", mode: str = "copy-freeze", bias: str = "freeze",
+                   norm: str = "train") -> TransferReport:
+    """Copy (unless ``mode="random-freeze"``) and freeze (unless ``mode="copy-train"``) ``n`` units.
+
+    Args:
+        model: the freshly initialised target model (its head may differ from the source's).
+        source: the source model's state_dict (None only for ``random-freeze``).
+        units: the unit kind (:data:`mkf_utils.units.UNIT_KINDS`).
+        n: how many units; 0 transfers nothing.
+        end: ``first`` counts from the input, ``last`` from the output (reverse freezing).
+        mode, bias, norm: see the module docstring.
+    """
+    for value, options, key in ((mode, MODES, "mode"), (bias, BIAS_OPTIONS, "bias"), (norm, NORM_OPTIONS, "norm")):
+        if value not in options:
+            raise MKFError(f"unknown transfer.{key} '{value}'", f"use one of: {', '.join(options)}")
+    calls = trace(model)
+    all_units = transfer_units(model, units, calls)
+    if not all_units:
+        raise MKFError(f"model {type(model).__name__} has no '{units}' units",
+                       "pick another transfer.units (`mkf units MODEL --kind KIND` lists them)")
+    chosen = select_units(all_units, n, end)
+    names, norm_modules = _unit_tensors(model, chosen, units, bias, norm, calls)
+    report = TransferReport(chosen, len(all_units), total_params=sum(p.numel() for p in model.parameters()))
+    target = model.state_dict(keep_vars=True)
+    if mode != "random-freeze" and names:
+        if source is None:
+            raise MKFError(f"transfer.mode={mode} needs a source checkpoint", "set transfer.source to a run id or file")
+        bad = [k for k in names if k not in source or source[k].shape != target[k].shape]
+        if bad:
+            k = bad[0]
+            got = tuple(source[k].shape) if k in source else "missing"
+            raise MKFError(f"the source checkpoint does not fit the model: {k} is {got}, the model wants "
+                           f"{tuple(target[k].shape)} ({len(bad)} tensors differ)",
+                           "use a source trained with the same model name and model.kwargs")
+        with torch.no_grad():
+            for k in names:
+                target[k].copy_(source[k])
+        report.copied = names
+    if mode != "copy-train":
+        params = dict(model.named_parameters())
+        for k in names:
+            if k in params:
+                params[k].requires_grad_(False)
+                report.frozen.append(k)
+                report.frozen_params += params[k].numel()
+        for m in norm_modules:
+            setattr(m, FROZEN_ATTR, True)
+    return report
+
+
+def train_mode(model: nn.Module, training: bool = True) -> nn.Module:
+    """``model.train(training)``, keeping frozen norm layers in eval mode (their running stats stay fixed)."""
+    model.train(training)
+    for m in model.modules():
+        if getattr(m, FROZEN_ATTR, False):
+            m.eval()
+    return model

@@ -1,0 +1,115 @@
+"""Transfer units: the ordered layers that "layer n" counts, in forward (execution) order.
+
+Order comes from hooks on a dummy forward pass, not from module registration order. Kinds:
+
+- ``depthwise``: ``Conv2d`` with ``groups == in_channels > 1`` (the spatial filters of a DS-CNN).
+- ``pointwise``: 1x1 ``Conv2d`` with ``groups == 1`` and ``Linear`` layers, the classifier excluded.
+- ``conv``: every ``Conv2d`` on the main path (ResNet-18: the stem conv + 16 block convs = 17).
+- ``block``: residual blocks (classes named ``*Block`` or ``*Bottleneck``), the stem excluded.
+
+Shortcut projections (ResNet's ``downsample``) are not units: a conv that reads the same tensor
+as an earlier conv is a parallel branch, and only the first reader counts. They stay trainable.
+
+>>> from mkf_utils.models import create_model
+>>> transfer_units(create_model("convnext_atto", 10), "depthwise")[:2]
+['stages.0.blocks.0.conv_dw', 'stages.0.blocks.1.conv_dw']
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import MKFError
+
+UNIT_KINDS = ("depthwise", "pointwise", "conv", "block")
+NORM_TYPES = (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
+_BLOCK_NAME = re.compile(r"(Block|Bottleneck)$")
+
+
+@dataclass
+class Call:
+    """One module call in a traced forward pass."""
+
+    name: str
+    module: nn.Module
+    input: torch.Tensor | None
+
+
+def trace(model: nn.Module, input_size: tuple[int, int, int] = (3, 64, 64)) -> list[Call]:
+    """Every module call of one eval-mode forward pass of a dummy batch, in execution order."""
+    calls: list[Call] = []
+
+    def record(name: str):  # a pre-hook: a block is entered before its children run
+        return lambda m, args: calls.append(Call(name, m, args[0] if args and torch.is_tensor(args[0]) else None))
+
+    handles = [m.register_forward_pre_hook(record(n)) for n, m in model.named_modules() if n]
+    was_training = model.training
+    try:
+        model.eval()
+        p = next(model.parameters())
+        with torch.no_grad():
+            model(torch.zeros(1, *input_size, device=p.device, dtype=p.dtype))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def _is_unit(kind: str, m: nn.Module) -> bool:
+    if kind == "depthwise":
+        return isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1
+    if kind == "pointwise":
+        return (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1) or isinstance(m, nn.Linear)
+    if kind == "conv":
+        return isinstance(m, nn.Conv2d)
+    return bool(_BLOCK_NAME.search(type(m).__name__))
+
+
+def transfer_units(model: nn.Module, kind: str = "depthwise", calls: list[Call] | None = None) -> list[str]:
+    """Names of ``model``'s transfer units of ``kind``, in forward order.
+
+    >>> from mkf_utils.models import create_model
+    >>> len(transfer_units(create_model("resnet18", 10), "conv"))
+    17
+    """
+    if kind not in UNIT_KINDS:
+        raise MKFError(f"unknown unit kind '{kind}'", f"use one of: {', '.join(UNIT_KINDS)}")
+    calls = calls if calls is not None else trace(model)
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    units: list[str] = []
+    read: list[torch.Tensor] = []  # inputs already read by a conv or linear layer
+    for c in calls:
+        branch = False
+        if isinstance(c.module, (nn.Conv2d, nn.Linear)) and c.input is not None:
+            branch = any(c.input is t for t in read)  # a parallel branch (shortcut projection)
+            read.append(c.input)
+        if not _is_unit(kind, c.module) or c.module is head or c.name in units or branch:
+            continue
+        if kind != "block" or not any(c.name.startswith(u + ".") for u in units):
+            units.append(c.name)
+    return units
+
+
+def following_norms(model: nn.Module, units: list[str], calls: list[Call] | None = None) -> dict[str, str | None]:
+    """For each unit, the norm layer that runs next (before any other layer with parameters), if any.
+
+    >>> from mkf_utils.models import create_model
+    >>> following_norms(create_model("resnet18", 10), ["conv1"])
+    {'conv1': 'bn1'}
+    """
+    calls = calls if calls is not None else trace(model)
+    leaves = [c for c in calls if not list(c.module.children()) and any(True for _ in c.module.parameters(False))]
+    out: dict[str, str | None] = {}
+    for u in units:
+        i = next((i for i, c in enumerate(leaves) if c.name == u), None)
+        nxt = leaves[i + 1] if i is not None and i + 1 < len(leaves) else None
+        out[u] = nxt.name if nxt is not None and _is_norm(nxt.module) else None
+    return out
+
+
+def _is_norm(m: nn.Module) -> bool:
+    return isinstance(m, NORM_TYPES) or "norm" in type(m).__name__.lower()
