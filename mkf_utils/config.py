@@ -71,13 +71,13 @@ class TransferConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # auto: cuda if available, else cpu
-    amp: str = "auto"  # auto: bf16 autocast on cuda, off on cpu; or bf16 / off
-    channels_last: str = "auto"  # auto: on for cuda; or on / off
+    amp: str = "auto"  # auto: bf16 autocast on cuda, fp32 on cpu; or bf16 / fp32
+    channels_last: bool = True  # faster on CUDA and, measured on 2 CPU cores, on CPU too
     compile: bool = False
     workers: int = 8  # DataLoader workers for imagefolder data
     eval_batch_size: int = 256
     deterministic: bool = False
-    progress: str = "auto"  # auto: tqdm bars on a terminal; on / off
+    progress: Optional[bool] = None  # None: tqdm bars when stderr is a terminal
 
 
 @dataclass
@@ -92,8 +92,7 @@ class RunConfig:
 
 CHOICES = {
     "transfer.units": UNIT_KINDS, "transfer.end": ENDS, "transfer.mode": MODES, "transfer.bias": BIAS_OPTIONS,
-    "transfer.norm": NORM_OPTIONS, "runtime.amp": ("auto", "bf16", "off"), "runtime.channels_last": ("auto", "on", "off"),
-    "runtime.progress": ("auto", "on", "off"),
+    "transfer.norm": NORM_OPTIONS, "runtime.amp": ("auto", "bf16", "fp32"),
 }
 
 

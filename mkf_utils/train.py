@@ -142,7 +142,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     amp = rt.amp == "bf16" or (rt.amp == "auto" and device.type == "cuda")
-    channels_last = rt.channels_last == "on" or (rt.channels_last == "auto" and device.type == "cuda")
+    channels_last = rt.channels_last
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 
@@ -190,7 +190,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
     net = torch.compile(model) if rt.compile else model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    show = rank == 0 and (rt.progress == "on" or (rt.progress == "auto" and sys.stderr.isatty()))
+    show = rank == 0 and (sys.stderr.isatty() if rt.progress is None else rt.progress)
     steps = len(train_loader)
     for epoch in range(start, o.epochs):
         train_loader.set_epoch(epoch)

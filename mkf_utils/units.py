@@ -38,8 +38,9 @@ class Call:
     input: torch.Tensor | None
 
 
-def trace(model: nn.Module, input_size: tuple[int, int, int] = (3, 64, 64)) -> list[Call]:
-    """Every module call of one eval-mode forward pass of a dummy batch, in execution order."""
+def trace(model: nn.Module, size: int = 64) -> list[Call]:
+    """Every module call of one eval-mode forward pass of a dummy ``size`` px batch, in execution order."""
+    in_chans = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 3)
     calls: list[Call] = []
 
     def record(name: str):  # a pre-hook: a block is entered before its children run
@@ -51,7 +52,7 @@ def trace(model: nn.Module, input_size: tuple[int, int, int] = (3, 64, 64)) -> l
         model.eval()
         p = next(model.parameters())
         with torch.no_grad():
-            model(torch.zeros(1, *input_size, device=p.device, dtype=p.dtype))
+            model(torch.zeros(1, in_chans, size, size, device=p.device, dtype=p.dtype))
     finally:
         model.train(was_training)
         for h in handles:

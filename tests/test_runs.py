@@ -1,0 +1,143 @@
+"""Training and the run store: resume equals uninterrupted, finished runs are found, locks, bad input."""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import timm
+import torch
+
+from conftest import tiny_config
+from mkf_utils.config import load_config, run_id
+from mkf_utils.errors import MKFError
+from mkf_utils.runs import RunStore
+
+pytestmark = pytest.mark.unit
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path):
+    cfg = tiny_config("optim.epochs=3")
+    straight = RunStore(tmp_path / "a").run(cfg)
+
+    def kill_mid_epoch_2(epoch, step):
+        if (epoch, step) == (1, 3):
+            raise Interrupt
+
+    broken = RunStore(tmp_path / "b")
+    with pytest.raises(Interrupt):
+        broken.run(cfg, step_hook=kill_mid_epoch_2)
+    run_dir = broken.path(run_id(cfg))
+    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "result.json").exists()
+    assert len(pd.read_csv(run_dir / "metrics.csv")) == 1  # epoch 1 done, epoch 2 lost mid-way
+    resumed = broken.run(cfg)
+    timing = ("epoch_time_s", "train_img_s")
+    a = pd.read_csv(tmp_path / "a" / run_id(cfg) / "metrics.csv").drop(columns=list(timing))
+    b = pd.read_csv(run_dir / "metrics.csv").drop(columns=list(timing))
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert resumed["top1"] == straight["top1"]
+    sa = torch.load(tmp_path / "a" / run_id(cfg) / "model.pt")
+    sb = torch.load(run_dir / "model.pt")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not (run_dir / "checkpoint.pt").exists()
+
+
+def test_finished_run_is_found_not_recomputed(store):
+    cfg = tiny_config("optim.epochs=1")
+    first = store.run(cfg)
+    stamp = (store.path(first["run_id"]) / "result.json").stat().st_mtime_ns
+    assert store.run(cfg) == first
+    assert (store.path(first["run_id"]) / "result.json").stat().st_mtime_ns == stamp
+    assert {"config.yaml", "metrics.csv", "model.pt", "result.json"} <= {p.name for p in store.path(first["run_id"]).iterdir()}
+    df = store.collect()
+    row = df[df.run_id == first["run_id"]].iloc[0]
+    assert row["model.name"] == "convnext_atto" and row["top1"] == first["top1"]
+
+
+def test_checkpoint_loads_into_plain_timm_model(store):
+    res = store.run(tiny_config("optim.epochs=1"))
+    model = timm.create_model("convnext_atto", num_classes=res["num_classes"])
+    model.load_state_dict(torch.load(store.path(res["run_id"]) / "model.pt", weights_only=True))
+
+
+def test_transfer_run_freezes_source_filters(store):
+    src = store.run(tiny_config("data.split=random-a:0", "optim.epochs=1"))
+    res = store.run(tiny_config("data.split=random-b:0", "optim.epochs=1", f"transfer.source={src['run_id']}",
+                                "transfer.n=6"))
+    assert res["frozen_units"][-1] == "stages.2.blocks.1.conv_dw" and 0 < res["frozen_fraction"] < 0.05
+    a = torch.load(store.path(src["run_id"]) / "model.pt")
+    b = torch.load(store.path(res["run_id"]) / "model.pt")
+    assert all(torch.equal(a[f"{u}.weight"], b[f"{u}.weight"]) for u in res["frozen_units"])
+    assert not torch.equal(a["stages.3.blocks.0.conv_dw.weight"], b["stages.3.blocks.0.conv_dw.weight"])
+
+
+def test_run_id_covers_what_not_how():
+    base = tiny_config()
+    assert run_id(base) == run_id(tiny_config("runtime.workers=2", "runtime.progress=false"))
+    assert run_id(base) != run_id(tiny_config("seed=1"))
+    assert run_id(tiny_config("transfer.source=abc", "transfer.n=1")) != run_id(tiny_config("transfer.source=abd",
+                                                                                            "transfer.n=1"))
+
+
+def test_corrupt_checkpoint_is_reported_and_kept(tmp_path):
+    store, cfg = RunStore(tmp_path), tiny_config()
+    ckpt = store.path(run_id(cfg)) / "checkpoint.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(MKFError, match="is corrupt.*rm .*checkpoint.pt"):
+        store.run(cfg)
+    assert ckpt.read_bytes() == b"not a checkpoint"
+
+
+def test_missing_source_and_bad_config():
+    with pytest.raises(MKFError, match="neither a run .* nor a file"):
+        RunStore("/tmp/mkf-empty-store").run(tiny_config("transfer.source=0123456789ab", "transfer.n=1"))
+    with pytest.raises(MKFError, match="malformed config.*optim.epoch"):
+        load_config(overrides=["optim.epoch=3"])
+    with pytest.raises(MKFError, match="malformed config.*transfer.mode='freeze'"):
+        load_config(overrides=["transfer.mode=freeze"])
+    with pytest.raises(MKFError, match="malformed config.*seed"):
+        load_config(overrides=["seed=abc"])
+
+
+def _run_in_process(root, queue):
+    queue.put(RunStore(root).run(tiny_config("optim.epochs=1", "seed=5")))
+
+
+def test_two_processes_share_one_run(tmp_path):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_run_in_process, args=(tmp_path, queue)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join()
+    assert results[0] == results[1]  # the second waited and read the first's result (timings included)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  name: resnet19\n")
+    out = subprocess.run([sys.executable, "-m", "mkf_utils.cli", "train", str(bad), "--store", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith("mkf: error: unknown model 'resnet19'") and "Fix:" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cli_units_and_splits():
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mkf_utils.cli", *a], capture_output=True, text=True)
+    units = run("units", "convnext_atto", "--kind", "depthwise").stdout.split()
+    assert len(units) == 12 and units[0] == "stages.0.blocks.0.conv_dw"
+    lines = run("splits", "show", "imagenet-manmade").stdout.splitlines()
+    assert len(lines) == 551 and lines[0] == "0\tn02666196\tabacus"
+    out = run("units", "convnext_atto", "--kind", "spatial")
+    assert out.returncode == 2 and "unknown unit kind" in out.stderr
