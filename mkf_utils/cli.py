@@ -17,11 +17,16 @@ from .errors import MKFError
 def _train(args: argparse.Namespace) -> None:
     from .config import load_config, run_id
     from .runs import RunStore
+    from .train import dist_info
 
     cfg = load_config(args.config, args.set)
     store = RunStore(args.store)
-    print(f"run {run_id(cfg)} in {store.path(run_id(cfg))}", flush=True)
-    print(json.dumps(store.run(cfg), indent=1))
+    lead = dist_info()[0] == 0  # under torchrun, rank 0 speaks
+    if lead:
+        print(f"run {run_id(cfg)} in {store.path(run_id(cfg))}", flush=True)
+    result = store.run(cfg)
+    if lead:
+        print(json.dumps(result, indent=1))
 
 
 def _units(args: argparse.Namespace) -> None:

@@ -6,7 +6,8 @@ one resumes from its checkpoint. A lock file (``fcntl.flock``, released by the O
 is killed) keeps two processes from training the same run at once: the second waits, then reads the
 first one's result.
 
->>> store = RunStore("/tmp/mkf-doctest-runs")
+>>> import tempfile
+>>> store = RunStore(tempfile.mkdtemp())
 >>> cfg = load_config(overrides=["data.name=synthetic", "model.name=resnet18", "optim.epochs=1"])
 >>> result = store.run(cfg)
 >>> store.run(cfg) == result  # found, not recomputed
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -99,13 +101,15 @@ class RunStore:
     def configs(self) -> Iterator[tuple[str, DictConfig]]:
         """(id, config) of every finished run."""
         for f in sorted(self.root.glob("*/result.json")):
-            yield f.parent.name, load_config(f.parent / "config.yaml")
+            try:
+                yield f.parent.name, load_config(f.parent / "config.yaml")
+            except MKFError as e:
+                warnings.warn(f"skipping run {f.parent}: {e}")
 
     def collect(self) -> pd.DataFrame:
         """One row per finished run: ``run_id``, the flattened config (``model.name``, ...) and the result.
 
-        >>> RunStore("/tmp/mkf-doctest-runs").collect()[["model.name", "top1"]].shape[1]
-        2
+        Runs whose config no longer loads (written by an incompatible version) are skipped with a warning.
         """
         rows = []
         for rid, cfg in self.configs():

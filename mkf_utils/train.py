@@ -213,8 +213,11 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
             correct += (out.detach().argmax(1) == y).sum()
             seen += len(y)
         train_time = time.perf_counter() - tic
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum.item() / steps,
-               "train_top1": correct.item() / seen, **evaluate(net, test_loader, autocast, num_classes),
+        if dist.is_initialized():
+            for t in (loss_sum, correct):
+                dist.all_reduce(t)
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum.item() / steps / world,
+               "train_top1": correct.item() / (seen * world), **evaluate(net, test_loader, autocast, num_classes),
                "train_img_s": seen * world / train_time, "epoch_time_s": time.perf_counter() - tic}
         history.append(row)
         if rank == 0:

@@ -5,18 +5,22 @@ import json
 import multiprocessing as mp
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import timm
 import torch
 
-from conftest import tiny_config
+from conftest import TINY, tiny_config
 from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.unit
+
+
+TINY_CLI = [o for o in TINY if not o.startswith("runtime.deterministic")]
 
 
 class Interrupt(Exception):
@@ -141,3 +145,23 @@ def test_cli_units_and_splits():
     assert len(lines) == 551 and lines[0] == "0\tn02666196\tabacus"
     out = run("units", "convnext_atto", "--kind", "spatial")
     assert out.returncode == 2 and "unknown unit kind" in out.stderr
+
+
+def test_collect_skips_runs_it_cannot_read(tmp_path):
+    stale = tmp_path / "0123456789ab"
+    stale.mkdir()
+    (stale / "config.yaml").write_text("runtime:\n  channels_last: auto\n")
+    (stale / "result.json").write_text("{}")
+    with pytest.warns(UserWarning, match="skipping run"):
+        assert RunStore(tmp_path).collect().empty
+
+
+def test_torchrun_two_ranks_on_cpu(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "mkf_utils.cli", "train",
+         "configs/quick.yaml", "--store", str(tmp_path), "--set", *TINY_CLI, "optim.epochs=1"],
+        capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout[out.stdout.index("{"):])
+    assert result["world_size"] == 2 and result["test_images"] == 160 and 0 <= result["top1"] <= 1
+    assert (tmp_path / result["run_id"] / "model.pt").exists()
