@@ -1,7 +1,7 @@
 """Run configs: typed OmegaConf structured configs, YAML files and dotted overrides.
 
 Everything outside ``runtime`` says *what* is computed and goes into the run id; ``runtime`` says
-*how* (device, workers, progress bars) and does not.
+*how* (device, workers, progress bars) and does not, nor does where the data lives (``data.root``).
 
 >>> cfg = load_config(overrides=["model.name=convnext_atto", "optim.epochs=2"])
 >>> cfg.model.name, cfg.optim.epochs, len(run_id(cfg))
@@ -39,6 +39,7 @@ class DataConfig:
     root: Optional[str] = None
     split: str = "all"
     per_class: Optional[int] = None  # first N training images of each class (None: all)
+    test_per_class: Optional[int] = None  # first N held-out images of each class (None: all)
     image_size: int = 224  # crop size for imagefolder data; in-memory data keeps its own size
     augment: bool = True
     batch_size: int = 128
@@ -76,6 +77,7 @@ class RuntimeConfig:
     compile: bool = False
     workers: int = 8  # DataLoader workers for imagefolder data
     eval_batch_size: int = 256
+    eval_every: int = 1  # evaluate every N epochs (the last epoch always): saves time on short CPU runs
     deterministic: bool = False
     progress: Optional[bool] = None  # None: tqdm bars when stderr is a terminal
 
@@ -127,9 +129,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
 
 
 def identity(cfg: DictConfig) -> dict:
-    """The part of ``cfg`` that defines the result (everything but ``runtime``), as plain data."""
+    """The part of ``cfg`` that defines the result, as plain data: all but ``runtime`` and where the data
+    lives (``data.root``, ``data.download``), so a run store moves between machines."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("runtime", None)
+    for key in ("root", "download"):
+        plain["data"].pop(key, None)
     return {"id_version": ID_VERSION, **plain}
 
 

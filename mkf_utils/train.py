@@ -149,7 +149,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
     random_seed(cfg.seed, rank)
     d = cfg.data
     train_data = load_dataset(d.name, True, d.split, d.root, d.download, d.per_class)
-    test_data = load_dataset(d.name, False, d.split, d.root, d.download)
+    test_data = load_dataset(d.name, False, d.split, d.root, d.download, d.test_per_class)
     num_classes = len(train_data.classes)
     common = dict(image_size=d.image_size, workers=rt.workers, device=device, channels_last=channels_last,
                   rank=rank, world_size=world)
@@ -217,7 +217,9 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
             for t in (loss_sum, correct):
                 dist.all_reduce(t)
         row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum.item() / steps / world,
-               "train_top1": correct.item() / (seen * world), **evaluate(net, test_loader, autocast, num_classes),
+               "train_top1": correct.item() / (seen * world),
+               **(evaluate(net, test_loader, autocast, num_classes)
+                  if (epoch + 1) % rt.eval_every == 0 or epoch + 1 == o.epochs else {}),
                "train_img_s": seen * world / train_time, "epoch_time_s": time.perf_counter() - tic}
         history.append(row)
         if rank == 0:

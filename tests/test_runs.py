@@ -84,7 +84,7 @@ def test_transfer_run_freezes_source_filters(store):
 
 def test_run_id_covers_what_not_how():
     base = tiny_config()
-    assert run_id(base) == run_id(tiny_config("runtime.workers=2", "runtime.progress=false"))
+    assert run_id(base) == run_id(tiny_config("runtime.workers=2", "runtime.progress=false", "data.root=/elsewhere"))
     assert run_id(base) != run_id(tiny_config("seed=1"))
     assert run_id(tiny_config("transfer.source=abc", "transfer.n=1")) != run_id(tiny_config("transfer.source=abd",
                                                                                             "transfer.n=1"))

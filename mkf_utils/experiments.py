@@ -1,0 +1,160 @@
+"""Yosinski's A/B transfer protocol as a list of runs, run through the store, and its relative-accuracy table.
+
+Treatments (A = the source half, B = the target half):
+
+- ``base``: trained from scratch on B (n = 0);
+- ``AnB``: the first (or last) n units copied from the base trained on A and frozen;
+- ``BnB``: the selffer, copied from the base trained on B itself and frozen;
+- ``AnB+``: copied from A and fine-tuned;
+- ``random-frozen``: the same units frozen at their random init.
+
+>>> archs = {"ConvNeXt-atto": {"model": {"name": "convnext_atto", "stem_stride": 2}, "units": "depthwise"}}
+>>> plan = ab_plan(archs, {"man-made": "random-a:0", "natural": "random-b:0"}, {"AnB": [0.5, 1.0]},
+...                seeds=[0], common={"data": {"name": "synthetic"}})
+>>> [(p.labels["treatment"], p.labels["direction"], p.labels["n"]) for p in plan][:3]
+[('base', 'man-made', 0), ('base', 'natural', 0), ('AnB', 'man-made→natural', 6)]
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pandas as pd
+from omegaconf import DictConfig
+
+from .config import load_config, run_id
+from .errors import MKFError
+from .models import create_model
+from .runs import RunStore
+from .units import transfer_units
+
+TREATMENTS = {  # name -> (transfer.mode, where the source comes from)
+    "AnB": ("copy-freeze", "other"),
+    "BnB": ("copy-freeze", "self"),
+    "AnB+": ("copy-train", "other"),
+    "random-frozen": ("random-freeze", None),
+}
+
+
+@dataclass
+class Planned:
+    """One run of a plan: what it means (``labels``) and what it computes (``config``)."""
+
+    labels: dict
+    config: DictConfig
+
+
+@functools.lru_cache(maxsize=32)
+def count_units(model_name: str, kind: str, stem_stride: int | None = None) -> int:
+    """How many ``kind`` units model ``model_name`` has."""
+    return len(transfer_units(create_model(model_name, 10, stem_stride), kind))
+
+
+def depth_to_n(fraction: float, total: int) -> int:
+    """The unit count for a relative depth: ``round(fraction * total)``, at least 1.
+
+    >>> [depth_to_n(f, 17) for f in (1 / 3, 2 / 3, 1.0)]
+    [6, 11, 17]
+    """
+    if not 0 < fraction <= 1:
+        raise MKFError(f"relative depth {fraction} is not in (0, 1]", "give fractions of the units, e.g. [0.5, 1.0]")
+    return max(1, round(fraction * total))
+
+
+def _merge(*dicts: dict) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: dict[str, list[float]],
+            seeds: list[int], common: dict | None = None, end: str = "first",
+            targets: list[str] | None = None) -> list[Planned]:
+    """All runs of the A/B protocol, bases first.
+
+    Args:
+        architectures: label -> ``{"model": {...}, "units": kind, ...}``; other keys (``optim``, ``data``)
+            are merged over ``common``.
+        halves: label -> split name, exactly two (e.g. ``{"man-made": "cifar10-manmade", ...}``).
+        treatments: name (from :data:`TREATMENTS`) -> relative transfer depths n / N in (0, 1], where N is
+            the architecture's unit count (e.g. ``{"AnB": [1/3, 2/3, 1], "random-frozen": [1]}``).
+        seeds: one base per half and seed; a transfer uses the base of the same seed.
+        common: config shared by every run (data, optim, runtime ...).
+        end: ``first`` (Yosinski) or ``last`` (reverse freezing).
+        targets: the halves to transfer into (default: both directions).
+    """
+    if len(halves) != 2:
+        raise MKFError(f"the A/B protocol needs two halves, got {list(halves)}", "give exactly two splits")
+    unknown = [t for t in treatments if t not in TREATMENTS]
+    if unknown:
+        raise MKFError(f"unknown treatment(s) {unknown}", f"use some of: {', '.join(TREATMENTS)}")
+    names = list(halves)
+    plan: list[Planned] = []
+    for arch, spec in architectures.items():
+        spec = dict(spec)
+        kind = spec.pop("units")
+        cfg0 = _merge(common or {}, spec)
+        model = cfg0.get("model", {})
+        total = count_units(model.get("name", "resnet18"), kind, model.get("stem_stride"))
+        base_ids: dict[tuple[str, int], str] = {}
+        for seed in seeds:
+            for half in names:
+                cfg = load_config(overrides=_merge(cfg0, {"seed": seed, "data": {"split": halves[half]}}))
+                base_ids[half, seed] = run_id(cfg)
+                plan.append(Planned(dict(architecture=arch, treatment="base", direction=half, target=half,
+                                         source=None, n=0, n_units=total, seed=seed, end=end), cfg))
+        for target in targets or names:
+            other = names[1 - names.index(target)]
+            for treatment, fractions in treatments.items():
+                mode, src = TREATMENTS[treatment]
+                for frac in fractions:
+                    n = depth_to_n(frac, total)
+                    for seed in seeds:
+                        source_half = {"other": other, "self": target, None: None}[src]
+                        transfer = dict(units=kind, n=n, end=end, mode=mode,
+                                        source=base_ids[source_half, seed] if source_half else None)
+                        cfg = load_config(overrides=_merge(cfg0, {"seed": seed, "data": {"split": halves[target]},
+                                                                  "transfer": transfer}))
+                        plan.append(Planned(dict(architecture=arch, treatment=treatment,
+                                                 direction=f"{other}→{target}", target=target, source=source_half,
+                                                 n=n, n_units=total, seed=seed, end=end), cfg))
+    return plan
+
+
+def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | None = print) -> pd.DataFrame:
+    """Run (or find) every planned run in order; one row per run: its labels, result and ``run_id``."""
+    rows = []
+    for i, p in enumerate(plan, 1):
+        found = store.result(run_id(p.config)) is not None
+        tic = time.perf_counter()
+        result = store.run(p.config)
+        if log is not None:
+            lab = p.labels
+            log(f"[{i}/{len(plan)}] {lab['architecture']} {lab['treatment']} {lab['direction']} n={lab['n']} "
+                f"seed={lab['seed']}: top-1 {result['top1']:.3f} "
+                f"({'found' if found else f'trained in {time.perf_counter() - tic:.0f} s'})")
+        rows.append({**p.labels, "top1": result["top1"], "frozen_fraction": result["frozen_fraction"],
+                     "epochs": result["epochs"], "train_time_s": result["train_time_s"], "run_id": result["run_id"]})
+    return pd.DataFrame(rows)
+
+
+def relative_accuracy(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``base_top1`` (the base on the same target half and seed), ``rel_ratio`` and ``rel_diff``.
+
+    >>> df = pd.DataFrame({"architecture": "a", "treatment": ["base", "AnB"], "target": "B", "seed": 0,
+    ...                    "top1": [0.8, 0.6]})
+    >>> relative_accuracy(df)[["rel_ratio", "rel_diff"]].round(2).values.tolist()
+    [[1.0, 0.0], [0.75, -0.2]]
+    """
+    keys = ["architecture", "target", "seed"]
+    base = df[df.treatment == "base"][keys + ["top1"]].rename(columns={"top1": "base_top1"})
+    out = df.merge(base, on=keys, how="left", validate="many_to_one")
+    out["rel_ratio"] = out.top1 / out.base_top1
+    out["rel_diff"] = out.top1 - out.base_top1
+    return out
+

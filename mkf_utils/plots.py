@@ -1,0 +1,96 @@
+"""Summaries and Altair charts of transfer tables, Yosinski's reference curve, and saving figures.
+
+>>> ref = yosinski_reference()
+>>> ref[["n", "rel_depth"]].iloc[-1].tolist(), round(float(ref.rel_ratio.iloc[0]), 3)
+([7.0, 1.0], 1.0)
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+REFERENCE = Path(str(resources.files("mkf_utils") / "data_files" / "reference"))
+YOSINSKI_LABEL = "AlexNet AnB (Yosinski et al. 2014, ImageNet)"
+YOSINSKI_UNITS = 7  # conv1-5, fc6, fc7: the layers that can be frozen; fc8 is the classifier
+
+
+def yosinski_reference() -> pd.DataFrame:
+    """Yosinski et al.'s man-made/natural AnB curve, averaged over both directions.
+
+    Columns: ``n``, ``rel_depth`` (n / 7), ``rel_ratio`` (mean over directions of top-1 / base top-1)
+    and ``rel_diff`` (their relative accuracy: mean top-1 minus the mean of the two bases).
+    """
+    raw = pd.read_csv(REFERENCE / "yosinski2014_manmade_natural_transfer.csv")
+    base = raw[raw.n_frozen == 0].set_index("target").top1
+    raw = raw.assign(base_top1=raw.target.map(base))
+    raw = raw.assign(rel_ratio=raw.top1 / raw.base_top1, rel_diff=raw.top1 - raw.base_top1)
+    out = raw.groupby("n_frozen", as_index=False)[["rel_ratio", "rel_diff"]].mean().rename(columns={"n_frozen": "n"})
+    out["n"] = out.n.astype(float)
+    out["rel_depth"] = out.n / YOSINSKI_UNITS
+    out["series"] = YOSINSKI_LABEL
+    return out
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sd and count of ``rel_ratio`` / ``rel_diff`` over seeds and directions, per curve point.
+
+    The bases appear at n = 0 (ratio 1, difference 0 by definition) in every treatment's curve.
+    """
+    keys = ["architecture", "treatment", "n", "n_units"]
+    stats = table.groupby(keys, as_index=False).agg(
+        rel_ratio=("rel_ratio", "mean"), rel_ratio_sd=("rel_ratio", "std"), rel_diff=("rel_diff", "mean"),
+        rel_diff_sd=("rel_diff", "std"), top1=("top1", "mean"), frozen_fraction=("frozen_fraction", "mean"),
+        runs=("top1", "size"))
+    bases = stats[stats.treatment == "base"]
+    curves = [stats[stats.treatment != "base"]]
+    for t in curves[0].treatment.unique():
+        curves.append(bases.assign(treatment=t))
+    out = pd.concat(curves, ignore_index=True).fillna({"rel_ratio_sd": 0.0, "rel_diff_sd": 0.0})
+    out["rel_depth"] = out.n / out.n_units
+    out["series"] = out.architecture + " " + out.treatment
+    return out.sort_values(["architecture", "treatment", "n"], ignore_index=True)
+
+
+def _axis_title(y: str) -> str:
+    return {"rel_ratio": "top-1 / base top-1", "rel_diff": "top-1 − base top-1 (mean of both directions)",
+            "frozen_fraction": "share of parameters frozen"}[y]
+
+
+def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.DataFrame | None = None,
+                   treatments: list[str] | None = None) -> alt.LayerChart:
+    """Mean ± sd of ``y`` against relative depth n / N: colour = architecture, dash = treatment."""
+    data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
+    x = alt.X("rel_depth:Q", title="transfer depth n / N (N = the net's units)", scale=alt.Scale(domain=[0, 1]))
+    enc = dict(x=x, color=alt.Color("architecture:N", title="architecture"),
+               strokeDash=alt.StrokeDash("treatment:N", title="treatment", legend=alt.Legend(symbolType="stroke")))
+    tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
+               alt.Tooltip("frozen_fraction:Q", format=".3f")]
+    base = alt.Chart(data)
+    lines = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=_axis_title(y), scale=alt.Scale(zero=False)),
+                                              detail="series:N", tooltip=tooltip, **enc)
+    layers = [lines]
+    if f"{y}_sd" in data:
+        bars = base.transform_calculate(lo=f"datum.{y} - datum.{y}_sd", hi=f"datum.{y} + datum.{y}_sd").mark_rule(
+        ).encode(x=x, y="lo:Q", y2="hi:Q", color="architecture:N", detail="series:N")
+        layers.append(bars)
+    if reference is not None and y in reference:
+        layers.append(alt.Chart(reference).mark_line(point=alt.OverlayMarkDef(color="gray"), color="gray",
+                                                     strokeDash=[6, 3]).encode(
+            x=x, y=f"{y}:Q", tooltip=["series", "n", alt.Tooltip(f"{y}:Q", format=".3f")]))
+    return alt.layer(*layers).properties(title=title, width=300, height=240)
+
+
+def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> list[Path]:
+    """Write ``name``.png, .svg, .html (self-contained, works offline) and .vl.json under ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.{ext}" for ext in ("png", "svg", "html", "vl.json")]
+    chart.save(paths[0], scale_factor=2)
+    chart.save(paths[1])
+    chart.save(paths[2], inline=True)
+    paths[3].write_text(json.dumps(chart.to_dict(), indent=1))
+    return paths
