@@ -25,7 +25,7 @@ figure%: $(STAMP)
 	@nb=$$(ls notebooks/figure$*_*.ipynb 2>/dev/null | head -1); \
 	if [ -z "$$nb" ]; then echo "no notebook notebooks/figure$*_*.ipynb"; exit 2; fi; \
 	mkdir -p $(BUILD); \
-	$(BIN)/papermill -k python3 --cwd notebooks "$$nb" "$(BUILD)/$$(basename $$nb)" \
+	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks "$$nb" "$(BUILD)/$$(basename $$nb)" \
 	  -f configs/profiles/$(PROFILE).yaml -p out_dir ../paper_figures
 
 FIGURES := $(shell ls notebooks/figure*_*.ipynb 2>/dev/null | sed -E 's|notebooks/(figure[^_]+)_.*|\1|')

@@ -20,10 +20,11 @@ import copy
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .config import load_config, run_id
 from .errors import MKFError
@@ -116,7 +117,8 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
                     n = depth_to_n(frac, total)
                     for seed in seeds:
                         source_half = {"other": other, "self": target, None: None}[src]
-                        transfer = dict(units=kind, n=n, end=end, mode=mode,
+                        # all units from either end are the same run: share it with the forward curve
+                        transfer = dict(units=kind, n=n, end="first" if n == total else end, mode=mode,
                                         source=base_ids[source_half, seed] if source_half else None)
                         cfg = load_config(overrides=_merge(cfg0, {"seed": seed, "data": {"split": halves[target]},
                                                                   "transfer": transfer}))
@@ -126,8 +128,38 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
     return plan
 
 
-def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | None = print) -> pd.DataFrame:
-    """Run (or find) every planned run in order; one row per run: its labels, result and ``run_id``."""
+def export_pending(plan: list[Planned], store: RunStore) -> Path | None:
+    """Write the config of every unfinished run to ``<store>/pending/NNN-<id>.yaml`` (plan order: bases
+    first) and a ``run_all.sh`` that trains them one after another with torchrun; None if all are done."""
+    todo = [p for p in plan if store.result(run_id(p.config)) is None]
+    if not todo:
+        return None
+    folder = store.root / "pending"
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["#!/usr/bin/env bash", "# Trains the pending runs in order (bases first); NPROC GPUs per run.",
+             "set -euo pipefail", f"cd {Path.cwd().resolve()}"]
+    for i, p in enumerate(todo):
+        path = folder / f"{i:03d}-{run_id(p.config)}.yaml"
+        path.write_text(OmegaConf.to_yaml(p.config))
+        lines.append(f"torchrun --nproc_per_node ${{NPROC:-8}} -m mkf_utils.cli train {path.resolve()} "
+                     f"--store {store.root.resolve()}")
+    (folder / "run_all.sh").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | None = print,
+             execute: bool = True) -> pd.DataFrame:
+    """Run (or find) every planned run in order; one row per run: its labels, result and ``run_id``.
+
+    With ``execute=False`` nothing is trained here: unfinished runs are exported (:func:`export_pending`)
+    for torchrun on GPU machines, and an :class:`MKFError` says how to launch them.
+    """
+    if not execute:
+        folder = export_pending(plan, store)
+        if folder is not None:
+            raise MKFError(f"{len(list(folder.glob('*.yaml')))} planned runs are not finished; their configs are "
+                           f"in {folder}", f"run `bash {folder / 'run_all.sh'}` (NPROC GPUs per run, default 8), "
+                           "then run this notebook again")
     rows = []
     for i, p in enumerate(plan, 1):
         found = store.result(run_id(p.config)) is not None

@@ -66,7 +66,7 @@ def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.Data
     data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
     x = alt.X("rel_depth:Q", title="transfer depth n / N (N = the net's units)", scale=alt.Scale(domain=[0, 1]))
     enc = dict(x=x, color=alt.Color("architecture:N", title="architecture"),
-               strokeDash=alt.StrokeDash("treatment:N", title="treatment", legend=alt.Legend(symbolType="stroke")))
+               strokeDash=alt.StrokeDash("treatment:N", title="treatment", legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black")))
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
                alt.Tooltip("frozen_fraction:Q", format=".3f")]
     base = alt.Chart(data)

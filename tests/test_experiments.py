@@ -1,0 +1,83 @@
+"""The A/B plan, relative accuracy, Yosinski's reference and chart saving."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mkf_utils.config import run_id
+from mkf_utils.errors import MKFError
+from mkf_utils.experiments import ab_plan, depth_to_n, relative_accuracy
+from mkf_utils.plots import summarize, yosinski_reference
+
+pytestmark = pytest.mark.unit
+
+ARCHS = {"ResNet-18": {"model": {"name": "resnet18", "stem_stride": 2}, "units": "conv"},
+         "ConvNeXt-atto": {"model": {"name": "convnext_atto", "stem_stride": 2}, "units": "depthwise"}}
+HALVES = {"man-made": "cifar10-manmade", "natural": "cifar10-natural"}
+
+
+def test_plan_wires_sources_to_the_right_bases():
+    plan = ab_plan(ARCHS, HALVES, {"AnB": [1 / 3, 1.0], "BnB": [1.0], "random-frozen": [1.0]}, seeds=[0, 1])
+    assert len(plan) == 2 * (4 + 2 * 4 * 2)
+    bases = {(p.labels["architecture"], p.labels["target"], p.labels["seed"]): run_id(p.config)
+             for p in plan if p.labels["treatment"] == "base"}
+    for p in plan:
+        lab, t = p.labels, p.config.transfer
+        if lab["treatment"] == "base":
+            assert t.n == 0 and p.config.data.split == HALVES[lab["target"]]
+            continue
+        expected = {"AnB": "natural" if lab["target"] == "man-made" else "man-made", "BnB": lab["target"],
+                    "random-frozen": None}[lab["treatment"]]
+        assert t.source == (bases[lab["architecture"], expected, lab["seed"]] if expected else None)
+        assert t.units == ("conv" if lab["architecture"] == "ResNet-18" else "depthwise")
+    ns = sorted({p.labels["n"] for p in plan if p.labels["architecture"] == "ResNet-18"})
+    assert ns == [0, 6, 17]
+
+
+def test_depths_and_bad_plans():
+    assert [depth_to_n(f, 12) for f in (0.01, 0.5, 1.0)] == [1, 6, 12]
+    with pytest.raises(MKFError, match="not in"):
+        depth_to_n(1.5, 12)
+    with pytest.raises(MKFError, match="unknown treatment"):
+        ab_plan(ARCHS, HALVES, {"AnA": [1.0]}, seeds=[0])
+
+
+def test_relative_accuracy_uses_the_base_of_the_same_target_and_seed():
+    df = pd.DataFrame({"architecture": "a", "target": ["A", "B", "A", "A"], "seed": [0, 0, 1, 0],
+                       "treatment": ["base", "base", "base", "AnB"], "top1": [0.5, 0.8, 0.4, 0.45]})
+    out = relative_accuracy(df)
+    assert out.base_top1.tolist() == [0.5, 0.8, 0.4, 0.5]
+    assert out.rel_ratio.iloc[3] == pytest.approx(0.9) and out.rel_diff.iloc[3] == pytest.approx(-0.05)
+
+
+def test_yosinski_reference_matches_their_numbers():
+    ref = yosinski_reference().set_index("n")
+    # n = 7, by hand from their CSV: man-made 0.291372 / 0.537244, natural 0.399026 / 0.6533991
+    assert ref.loc[7.0, "rel_ratio"] == pytest.approx((0.291372 / 0.537244 + 0.399026 / 0.6533991) / 2)
+    assert ref.loc[7.0, "rel_diff"] == pytest.approx((0.291372 + 0.399026 - 0.537244 - 0.6533991) / 2)
+    assert ref.loc[0.0, "rel_ratio"] == 1.0 and ref.rel_depth.max() == 1.0
+
+
+def test_summary_puts_bases_at_zero_on_every_curve():
+    table = pd.DataFrame({"architecture": "a", "treatment": ["base", "base", "AnB", "AnB", "random-frozen"],
+                          "n": [0, 0, 4, 4, 4], "n_units": 4, "top1": [0.5, 0.6, 0.4, 0.6, 0.3],
+                          "rel_ratio": [1, 1, 0.8, 1.0, 0.6], "rel_diff": [0, 0, -0.1, 0.0, -0.2],
+                          "frozen_fraction": [0, 0, 0.1, 0.1, 0.1]})
+    s = summarize(table)
+    assert sorted(s.treatment.unique()) == ["AnB", "random-frozen"]
+    anb = s[s.treatment == "AnB"].set_index("n")
+    assert anb.loc[0, "rel_ratio"] == 1 and anb.loc[4, "rel_ratio"] == pytest.approx(0.9)
+    assert anb.loc[4, "rel_ratio_sd"] == pytest.approx(0.1414, abs=1e-4) and anb.loc[4, "rel_depth"] == 1.0
+
+
+def test_pending_runs_are_exported_for_torchrun(tmp_path):
+    from mkf_utils.experiments import run_plan
+    from mkf_utils.runs import RunStore
+
+    plan = ab_plan(ARCHS, HALVES, {"AnB": [1.0]}, seeds=[0], common={"data": {"name": "synthetic"}})
+    with pytest.raises(MKFError, match="8 planned runs are not finished.*run_all.sh"):
+        run_plan(plan, RunStore(tmp_path), execute=False)
+    script = (tmp_path / "pending" / "run_all.sh").read_text().splitlines()
+    assert sum("torchrun" in line for line in script) == 8
+    first = sorted((tmp_path / "pending").glob("*.yaml"))[0]
+    assert first.name.endswith(f"{run_id(plan[0].config)}.yaml")  # a base comes first
