@@ -12,7 +12,7 @@ Treatments (A = the source half, B = the target half):
 >>> plan = ab_plan(archs, {"man-made": "random-a:0", "natural": "random-b:0"}, {"AnB": [0.5, 1.0]},
 ...                seeds=[0], common={"data": {"name": "synthetic"}})
 >>> [(p.labels["treatment"], p.labels["direction"], p.labels["n"]) for p in plan][:3]
-[('base', 'man-made', 0), ('base', 'natural', 0), ('AnB', 'man-made→natural', 6)]
+[('base', 'man-made', 0), ('base', 'natural', 0), ('AnB', 'natural→man-made', 6)]
 """
 from __future__ import annotations
 

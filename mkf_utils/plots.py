@@ -70,9 +70,10 @@ def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.Data
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
                alt.Tooltip("frozen_fraction:Q", format=".3f")]
     base = alt.Chart(data)
-    lines = base.mark_line(point=True).encode(y=alt.Y(f"{y}:Q", title=_axis_title(y), scale=alt.Scale(zero=False)),
-                                              detail="series:N", tooltip=tooltip, **enc)
-    layers = [lines]
+    yenc = alt.Y(f"{y}:Q", title=_axis_title(y), scale=alt.Scale(zero=False))
+    lines = base.mark_line().encode(y=yenc, detail="series:N", **enc)  # points apart: keeps the dash legend
+    points = base.mark_point(filled=True).encode(x=x, y=yenc, color="architecture:N", tooltip=tooltip)
+    layers = [lines, points]
     if f"{y}_sd" in data:
         bars = base.transform_calculate(lo=f"datum.{y} - datum.{y}_sd", hi=f"datum.{y} + datum.{y}_sd").mark_rule(
         ).encode(x=x, y="lo:Q", y2="hi:Q", color="architecture:N", detail="series:N")
