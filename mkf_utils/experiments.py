@@ -175,6 +175,20 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
     return pd.DataFrame(rows)
 
 
+TABLE_COLUMNS = ["architecture", "direction", "target", "n", "n_units", "treatment", "seed", "top1", "base_top1",
+                 "rel_ratio", "rel_diff", "frozen_fraction", "epochs", "data", "profile", "run_id"]
+
+
+def save_table(runs: pd.DataFrame, out_dir: str | Path, name: str, **labels: str) -> pd.DataFrame:
+    """:func:`relative_accuracy` of ``runs`` with ``labels`` (``data=``, ``profile=``) as columns, written to
+    ``out_dir/name.csv`` in the column order of :data:`TABLE_COLUMNS` (extra columns last)."""
+    table = relative_accuracy(runs).assign(**labels)
+    table = table[[c for c in TABLE_COLUMNS if c in table] + [c for c in table if c not in TABLE_COLUMNS]]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    table.to_csv(Path(out_dir) / f"{name}.csv", index=False)
+    return table
+
+
 def relative_accuracy(df: pd.DataFrame) -> pd.DataFrame:
     """Add ``base_top1`` (the base on the same target half and seed), ``rel_ratio`` and ``rel_diff``.
 

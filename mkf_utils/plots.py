@@ -18,13 +18,16 @@ YOSINSKI_LABEL = "AlexNet AnB (Yosinski et al. 2014, ImageNet)"
 YOSINSKI_UNITS = 7  # conv1-5, fc6, fc7: the layers that can be frozen; fc8 is the classifier
 
 
-def yosinski_reference() -> pd.DataFrame:
-    """Yosinski et al.'s man-made/natural AnB curve, averaged over both directions.
+def yosinski_reference(target: str | None = None) -> pd.DataFrame:
+    """Yosinski et al.'s man-made/natural AnB curve, averaged over both directions (or for one ``target``
+    half: ``"natural"`` is their man-made to natural transfer).
 
     Columns: ``n``, ``rel_depth`` (n / 7), ``rel_ratio`` (mean over directions of top-1 / base top-1)
     and ``rel_diff`` (their relative accuracy: mean top-1 minus the mean of the two bases).
     """
     raw = pd.read_csv(REFERENCE / "yosinski2014_manmade_natural_transfer.csv")
+    if target is not None:
+        raw = raw[raw.target == target]
     base = raw[raw.n_frozen == 0].set_index("target").top1
     raw = raw.assign(base_top1=raw.target.map(base))
     raw = raw.assign(rel_ratio=raw.top1 / raw.base_top1, rel_diff=raw.top1 - raw.base_top1)
@@ -60,11 +63,28 @@ def _axis_title(y: str) -> str:
             "frozen_fraction": "share of parameters frozen"}[y]
 
 
+def area_under_curve(summary: pd.DataFrame, y: str = "rel_ratio") -> pd.DataFrame:
+    """Trapezoid area under each curve of ``y`` against ``rel_depth`` (0 to 1, the base at 0), and its
+    value at the deepest point: one row per ``series``.
+
+    >>> s = pd.DataFrame({"series": "a", "rel_depth": [0, 0.5, 1], "rel_ratio": [1, 0.8, 0.6]})
+    >>> area_under_curve(s)[["auc", "deepest"]].values.tolist()
+    [[0.8, 0.6]]
+    """
+    rows = []
+    for series, g in summary.sort_values("rel_depth").groupby("series", sort=False):
+        x, v = g.rel_depth.to_numpy(), g[y].to_numpy()
+        auc = float(((x[1:] - x[:-1]) * (v[1:] + v[:-1]) / 2).sum())
+        rows.append({"series": series, "auc": round(auc, 12), "deepest": float(v[-1]), "max_depth": float(x[-1])})
+    return pd.DataFrame(rows)
+
+
 def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.DataFrame | None = None,
-                   treatments: list[str] | None = None) -> alt.LayerChart:
+                   treatments: list[str] | None = None,
+                   x_title: str = "transfer depth n / N (N = the net's units)") -> alt.LayerChart:
     """Mean ± sd of ``y`` against relative depth n / N: colour = architecture, dash = treatment."""
     data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
-    x = alt.X("rel_depth:Q", title="transfer depth n / N (N = the net's units)", scale=alt.Scale(domain=[0, 1]))
+    x = alt.X("rel_depth:Q", title=x_title, scale=alt.Scale(domain=[0, 1]))
     enc = dict(x=x, color=alt.Color("architecture:N", title="architecture"),
                strokeDash=alt.StrokeDash("treatment:N", title="treatment", legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black")))
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
