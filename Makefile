@@ -8,7 +8,7 @@ PROFILE ?= cpu
 BUILD := build/$(PROFILE)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-unit figures lab benchmark clean
+.PHONY: setup test test-unit figures lab benchmark clean $(FIGURES)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -19,16 +19,19 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-# One pattern rule runs every figure notebook: notebooks/figureN_<name>.ipynb -> paper_figures/figureN.*
+# One pattern rule runs every figure notebook: notebooks/figureN_<name>.ipynb -> $(OUT)/figureN.{csv,png,svg,html,vl.json}
+# (OUT is paper_figures/ for the cpu profile, paper_figures/<profile>/ for the others). A figure is rebuilt when
+# its notebook, the profile or mkf_utils changes; its runs come from the run store, so only missing runs train.
 # The executed notebook goes to build/<profile>/, never over its source.
-figure%: $(STAMP)
-	@nb=$$(ls notebooks/figure$*_*.ipynb 2>/dev/null | head -1); \
-	if [ -z "$$nb" ]; then echo "no notebook notebooks/figure$*_*.ipynb"; exit 2; fi; \
-	mkdir -p $(BUILD); \
-	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks "$$nb" "$(BUILD)/$$(basename $$nb)" \
-	  -f configs/profiles/$(PROFILE).yaml -p out_dir ../paper_figures
-
+OUT := $(if $(filter cpu,$(PROFILE)),paper_figures,paper_figures/$(PROFILE))
 FIGURES := $(shell ls notebooks/figure*_*.ipynb 2>/dev/null | sed -E 's|notebooks/(figure[^_]+)_.*|\1|')
+.SECONDEXPANSION:
+$(FIGURES): %: $(OUT)/%.csv
+$(OUT)/figure%.csv: $$(wildcard notebooks/figure$$*_*.ipynb) configs/profiles/$(PROFILE).yaml $(wildcard mkf_utils/*.py) | $(STAMP)
+	@mkdir -p $(BUILD) $(OUT)
+	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $< $(BUILD)/$(notdir $<) \
+	  -f configs/profiles/$(PROFILE).yaml -p out_dir ../$(OUT)
+
 figures: $(FIGURES)
 
 test: $(STAMP)

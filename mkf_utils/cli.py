@@ -41,7 +41,7 @@ def _units(args: argparse.Namespace) -> None:
 
 
 def _splits(args: argparse.Namespace) -> None:
-    from .splits import list_splits, load_split
+    from .splits import RANDOM_HALVES, list_splits, load_split
 
     if args.action is None:
         print("\n".join(list_splits()))
@@ -49,7 +49,10 @@ def _splits(args: argparse.Namespace) -> None:
     if args.action != "show" or not args.name:
         raise MKFError(f"unknown splits command '{' '.join(filter(None, [args.action, args.name]))}'",
                        "use `mkf splits` or `mkf splits show NAME`")
-    split = load_split(args.name, [str(i) for i in range(10)])
+    if args.name.split(":")[0] in RANDOM_HALVES:
+        raise MKFError(f"'{args.name}' is drawn from a dataset's own classes", "use it as data.split; "
+                       "`mkf splits show` prints the shipped split files")
+    split = load_split(args.name)
     for i, (c, d) in enumerate(zip(split.classes, split.descriptions)):
         print(f"{i}\t{c}\t{d}".rstrip())
 

@@ -314,7 +314,7 @@ class FolderLoader:
         self.loader = torch.utils.data.DataLoader(
             self.sampler.dataset, batch_size=batch_size, sampler=self.sampler, num_workers=workers,
             pin_memory=torch.device(device).type == "cuda", drop_last=train, persistent_workers=workers > 0,
-            worker_init_fn=None, generator=torch.Generator().manual_seed(seed))
+            generator=torch.Generator().manual_seed(seed))
         self.device, self.channels_last = torch.device(device), channels_last
 
     def set_epoch(self, epoch: int) -> None:

@@ -23,11 +23,34 @@ COLUMNS = ["architecture", "direction", "target", "n", "n_units", "treatment", "
 
 
 @pytest.fixture(scope="module")
-def figure3(tmp_path_factory):
-    out = tmp_path_factory.mktemp("figure3")
-    pm.execute_notebook(NOTEBOOKS / "figure3_manmade_natural.ipynb", out / "executed.ipynb", kernel_name="python3",
-                        cwd=str(NOTEBOOKS), parameters={**TINY, "store": str(out / "runs"), "out_dir": str(out)})
+def store(tmp_path_factory):
+    """One run store for all notebooks here, as in `make figures`: Figure 4 and 5 reuse Figure 3's runs."""
+    return tmp_path_factory.mktemp("runs")
+
+
+def execute(notebook: str, out: Path, store: Path, **parameters) -> Path:
+    pm.execute_notebook(NOTEBOOKS / notebook, out / "executed.ipynb", kernel_name="python3", cwd=str(NOTEBOOKS),
+                        parameters={**TINY, **parameters, "store": str(store), "out_dir": str(out)})
     return out
+
+
+@pytest.fixture(scope="module")
+def figure3(tmp_path_factory, store):
+    return execute("figure3_manmade_natural.ipynb", tmp_path_factory.mktemp("figure3"), store)
+
+
+@pytest.fixture(scope="module")
+def figure4(tmp_path_factory, store, figure3):
+    return execute("figure4_reverse_freezing.ipynb", tmp_path_factory.mktemp("figure4"), store,
+                   reverse_treatments={"AnB": [0.5, 1.0]})
+
+
+@pytest.fixture(scope="module")
+def figure5(tmp_path_factory, store, figure3):
+    archs = {name: {"model": {"name": name.lower().replace("-", ""), "stem_stride": 2}, "units": "conv",
+                    "optim": {"opt": "sgd", "lr": 0.05, "weight_decay": 5.0e-4}} for name in ("ResNet-18", "ResNet-34")}
+    return execute("figure5_resnet_depth.ipynb", tmp_path_factory.mktemp("figure5"), store,
+                   depth_architectures=archs, depth_treatments={"AnB": [0.5, 1.0]})
 
 
 def test_figure3_table(figure3):
@@ -49,9 +72,35 @@ def test_figure3_table(figure3):
     assert full["ConvNeXt-atto"] < 0.05 < 0.9 < full["ResNet-18"]
 
 
-def test_figure3_files(figure3):
+@pytest.mark.parametrize("name", ["figure3", "figure4", "figure5"])
+def test_figure_files(name, request):
+    out = request.getfixturevalue(name)
     for ext in ("png", "svg", "html", "vl.json"):
-        assert (figure3 / f"figure3.{ext}").stat().st_size > 1000
-    assert "hconcat" in json.loads((figure3 / "figure3.vl.json").read_text())
-    html = (figure3 / "figure3.html").read_text()
+        assert (out / f"{name}.{ext}").stat().st_size > 1000
+    assert "hconcat" in json.loads((out / f"{name}.vl.json").read_text())
+    html = (out / f"{name}.html").read_text()
     assert "cdn.jsdelivr" not in html  # self-contained: works offline
+
+
+def test_figure4_reverse_freezes_the_last_units_and_reuses_bases(figure3, figure4):
+    f3, f4 = pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(figure4 / "figure4.csv")
+    assert set(f4[f4.treatment == "base"].run_id) == set(f3[f3.treatment == "base"].run_id)
+    anb = f4[f4.treatment == "AnB"]
+    assert {(a, n) for a, n in zip(anb.architecture, anb.n)} == {("ResNet-18", 8), ("ResNet-18", 17),
+                                                                  ("ConvNeXt-atto", 6), ("ConvNeXt-atto", 12)}
+    assert (anb.first_frozen == anb.n_units - anb.n + 1).all()
+    full = anb[anb.n == anb.n_units]  # all units from either end: Figure 3's very runs
+    assert set(full.run_id) <= set(f3.run_id)
+    half = anb[(anb.architecture == "ResNet-18") & (anb.n == 8)].frozen_fraction.iloc[0]
+    assert half > 0.9  # ResNet-18's last 8 convs hold most of its weights
+
+
+def test_figure5_depths_share_an_axis(figure3, figure5):
+    f5 = pd.read_csv(figure5 / "figure5.csv")
+    assert set(f5.target) == {"natural"} and set(f5.architecture) == {"ResNet-18", "ResNet-34"}
+    units = f5.groupby("architecture").n_units.first()
+    assert units["ResNet-18"] == 17 and units["ResNet-34"] == 33
+    assert sorted(f5[(f5.architecture == "ResNet-34") & (f5.treatment == "AnB")].n) == [16, 33]
+    f3 = pd.read_csv(figure3 / "figure3.csv")
+    shared = f5[f5.architecture == "ResNet-18"].run_id
+    assert set(shared) <= set(f3.run_id)  # ResNet-18's runs are Figure 3's
