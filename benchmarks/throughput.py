@@ -64,7 +64,7 @@ def data_path(steps: int, batch: int) -> float:
     data = load_dataset("cifar10-mini", True)
     loader = TensorLoader(data, batch, train=True, channels_last=True)
     tic, n = time.perf_counter(), 0
-    for i, (x, y) in enumerate(loader):
+    for i, (_, y) in enumerate(loader):
         n += len(y)
         if i + 1 == steps:
             break

@@ -21,7 +21,7 @@ import difflib
 import warnings
 
 import timm
-import torch
+import torch  # noqa: F401  (the doctest uses it)
 from torch import nn
 
 from .errors import MKFError

@@ -104,7 +104,7 @@ class RunStore:
             try:
                 yield f.parent.name, load_config(f.parent / "config.yaml")
             except MKFError as e:
-                warnings.warn(f"skipping run {f.parent}: {e}")
+                warnings.warn(f"skipping run {f.parent}: {e}", stacklevel=2)
 
     def collect(self) -> pd.DataFrame:
         """One row per finished run: ``run_id``, the flattened config (``model.name``, ...) and the result.

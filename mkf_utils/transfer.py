@@ -82,7 +82,7 @@ def _unit_tensors(model: nn.Module, units: list[str], kind: str, bias: str, norm
         names += [f"{u}.{k}" for k in modules[u].state_dict() if not (skip_bias and k == "bias")]
     norm_modules = [m for u in units for m in modules[u].modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
     if kind != "block" and norm == "freeze":
-        for u, nm in following_norms(model, units, calls).items():
+        for nm in following_norms(model, units, calls).values():
             if nm is not None:
                 names += [f"{nm}.{k}" for k in modules[nm].state_dict()]
                 norm_modules.append(modules[nm])

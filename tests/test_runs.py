@@ -165,3 +165,19 @@ def test_torchrun_two_ranks_on_cpu(tmp_path):
     result = json.loads(out.stdout[out.stdout.index("{"):])
     assert result["world_size"] == 2 and result["test_images"] == 160 and 0 <= result["top1"] <= 1
     assert (tmp_path / result["run_id"] / "model.pt").exists()
+
+
+def test_imagefolder_run_end_to_end(tmp_path):
+    from torchvision.io import write_png
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 8), ("val", 4)):
+        for wnid in ("n01440764", "n02666196"):
+            (tmp_path / "data" / split / wnid).mkdir(parents=True)
+            for i in range(n):
+                img = torch.randint(0, 255, (3, 20, 24), dtype=torch.uint8, generator=g)
+                write_png(img, str(tmp_path / "data" / split / wnid / f"{i}.png"))
+    cfg = tiny_config("data.name=imagefolder", f"data.root={tmp_path / 'data'}", "data.image_size=16",
+                      "data.batch_size=4", "data.per_class=null", "optim.epochs=1", "runtime.workers=0")
+    res = RunStore(tmp_path / "runs").run(cfg)
+    assert (res["train_images"], res["test_images"], res["num_classes"]) == (16, 8, 2)
