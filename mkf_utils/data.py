@@ -268,7 +268,7 @@ class TensorLoader:
         return order[self.rank::self.world_size]
 
     def __len__(self) -> int:
-        n = len(self._order())
+        n = len(range(self.rank, len(self.data), self.world_size))  # this rank's share, without shuffling
         return n // self.batch_size if self.train else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

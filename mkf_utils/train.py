@@ -128,7 +128,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
             interrupt a run).
     """
     run_dir = Path(run_dir)
-    rank, world, local = dist_info()
+    rank, world, _ = dist_info()
     rt = cfg.runtime
     device = resolve_device(rt.device)
     if world > 1 and not dist.is_initialized():
@@ -143,6 +143,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
         torch.backends.cudnn.benchmark = True
     amp = rt.amp == "bf16" or (rt.amp == "auto" and device.type == "cuda")
     channels_last = rt.channels_last
+
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .errors import MKFError
-from .units import following_norms, trace, transfer_units
+from .units import Call, following_norms, trace, transfer_units
 
 MODES = ("copy-freeze", "copy-train", "random-freeze")
 ENDS = ("first", "last")
@@ -73,12 +73,12 @@ def select_units(all_units: list[str], n: int, end: str = "first") -> list[str]:
 
 
 def _unit_tensors(model: nn.Module, units: list[str], kind: str, bias: str, norm: str,
-                  calls) -> tuple[list[str], list[nn.Module]]:
+                  calls: list[Call]) -> tuple[list[str], list[nn.Module]]:
     """State-dict keys that move with ``units``, and the norm modules to keep in eval mode."""
     modules = dict(model.named_modules())
+    skip_bias = kind != "block" and bias == "train"
     names: list[str] = []
     for u in units:
-        skip_bias = kind != "block" and bias == "train"
         names += [f"{u}.{k}" for k in modules[u].state_dict() if not (skip_bias and k == "bias")]
     norm_modules = [m for u in units for m in modules[u].modules() if isinstance(m, nn.modules.batchnorm._NormBase)]
     if kind != "block" and norm == "freeze":
