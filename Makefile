@@ -1,4 +1,4 @@
-# make figure3 | make figures | make test | make lab | make benchmark      (PROFILE=cpu by default)
+# make figure3 | make figures | make study | make test | make lab | make benchmark      (PROFILE=cpu by default)
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +8,13 @@ PROFILE ?= cpu
 BUILD := build/$(PROFILE)
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-unit figures lab benchmark clean $(FIGURES)
+# Every notebook notebooks/<target>_<name>.ipynb is a make target: figure3, figure4, figure5, study.
+NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
+FIGURES := $(filter figure%,$(NOTEBOOKS))
+# OUT is paper_figures/ for the cpu profile, paper_figures/<profile>/ for the others.
+OUT := $(if $(filter cpu,$(PROFILE)),paper_figures,paper_figures/$(PROFILE))
+
+.PHONY: setup test test-unit figures lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -19,26 +25,23 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-# One pattern rule runs every figure notebook: notebooks/figureN_<name>.ipynb -> $(OUT)/figureN.{csv,png,svg,html,vl.json}
-# (OUT is paper_figures/ for the cpu profile, paper_figures/<profile>/ for the others). A figure is rebuilt when
-# its notebook, the profile or mkf_utils changes; its runs come from the run store, so only missing runs train.
-# The executed notebook goes to build/<profile>/, never over its source.
-OUT := $(if $(filter cpu,$(PROFILE)),paper_figures,paper_figures/$(PROFILE))
-FIGURES := $(shell ls notebooks/figure*_*.ipynb 2>/dev/null | sed -E 's|notebooks/(figure[^_]+)_.*|\1|')
-.SECONDEXPANSION:
-$(FIGURES): %: $(OUT)/%.csv
-$(OUT)/figure%.csv: $$(wildcard notebooks/figure$$*_*.ipynb) configs/profiles/$(PROFILE).yaml $(wildcard mkf_utils/*.py) | $(STAMP)
+# A notebook target always executes its notebook (papermill, profile injected) into build/<profile>/ and writes
+# $(OUT)/<target>.{csv,png,svg,html,vl.json}. Its runs come from the run store (runs/, records committed), so
+# only missing runs train: with every record present a figure rebuilds in a minute.
+$(NOTEBOOKS): | $(STAMP)
 	@mkdir -p $(BUILD) $(OUT)
-	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $< $(BUILD)/$(notdir $<) \
-	  -f configs/profiles/$(PROFILE).yaml -p out_dir ../$(OUT)
+	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $(wildcard notebooks/$@_*.ipynb) \
+	  $(BUILD)/$(notdir $(wildcard notebooks/$@_*.ipynb)) -f configs/profiles/$(PROFILE).yaml -p out_dir ../$(OUT) \
+	  -p figure_name $@
 
 figures: $(FIGURES)
 
+# Tests and nbval use a temporary run store: they never read or write the committed records in runs/.
 test: $(STAMP)
-	$(BIN)/python -m pytest --doctest-modules mkf_utils tests --nbval-lax notebooks
+	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest --doctest-modules mkf_utils tests --nbval-lax notebooks
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
+	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

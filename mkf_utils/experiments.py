@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import load_config, run_id
 from .errors import MKFError
+from .executor import run_parallel
 from .models import create_model
 from .runs import RunStore
 from .units import transfer_units
@@ -148,11 +149,13 @@ def export_pending(plan: list[Planned], store: RunStore) -> Path | None:
 
 
 def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | None = print,
-             execute: bool = True) -> pd.DataFrame:
-    """Run (or find) every planned run in order; one row per run: its labels, result and ``run_id``.
+             execute: bool = True, workers: int = 1, threads: int | None = None) -> pd.DataFrame:
+    """Run (or find) every planned run; one row per run: its labels, result and ``run_id``.
 
-    With ``execute=False`` nothing is trained here: unfinished runs are exported (:func:`export_pending`)
-    for torchrun on GPU machines, and an :class:`MKFError` says how to launch them.
+    With ``workers > 1`` independent runs train in that many processes (:func:`mkf_utils.executor.run_parallel`;
+    the table is the same, run by run). With ``execute=False`` nothing is trained here: unfinished runs are
+    exported (:func:`export_pending`) for torchrun on GPU machines, and an :class:`MKFError` says how to
+    launch them.
     """
     if not execute:
         folder = export_pending(plan, store)
@@ -160,19 +163,28 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
             raise MKFError(f"{len(list(folder.glob('*.yaml')))} planned runs are not finished; their configs are "
                            f"in {folder}", f"run `bash {folder / 'run_all.sh'}` (NPROC GPUs per run, default 8), "
                            "then run this notebook again")
-    rows = []
-    for i, p in enumerate(plan, 1):
-        found = store.result(run_id(p.config)) is not None
-        tic = time.perf_counter()
-        result = store.run(p.config)
+    tic = time.perf_counter()
+
+    def report(i: int, result: dict, trained: bool) -> None:
         if log is not None:
-            lab = p.labels
-            log(f"[{i}/{len(plan)}] {lab['architecture']} {lab['treatment']} {lab['direction']} n={lab['n']} "
+            lab = plan[i].labels
+            log(f"[{i + 1}/{len(plan)}] {lab['architecture']} {lab['treatment']} {lab['direction']} n={lab['n']} "
                 f"seed={lab['seed']}: top-1 {result['top1']:.3f} "
-                f"({'found' if found else f'trained in {time.perf_counter() - tic:.0f} s'})")
-        rows.append({**p.labels, "top1": result["top1"], "frozen_fraction": result["frozen_fraction"],
-                     "epochs": result["epochs"], "train_time_s": result["train_time_s"], "run_id": result["run_id"]})
-    return pd.DataFrame(rows)
+                f"({f'trained, {time.perf_counter() - tic:.0f} s since start' if trained else 'found'})")
+
+    configs = [p.config for p in plan]
+    if workers > 1:
+        results = run_parallel(configs, store.root, workers, threads, report)
+    else:
+        results = []
+        for i, cfg in enumerate(configs):
+            found = store.result(run_id(cfg)) is not None
+            results.append(store.run(cfg))
+            report(i, results[-1], not found)
+    return pd.DataFrame([{**p.labels, "top1": r["top1"], "frozen_fraction": r["frozen_fraction"], "epochs": r["epochs"],
+                          "train_time_s": r["train_time_s"], "run_id": r["run_id"],
+                          "code_revision": r.get("provenance", {}).get("code_revision")}
+                         for p, r in zip(plan, results)])
 
 
 TABLE_COLUMNS = ["architecture", "direction", "target", "n", "n_units", "treatment", "seed", "top1", "base_top1",
@@ -189,18 +201,53 @@ def save_table(runs: pd.DataFrame, out_dir: str | Path, name: str, **labels: str
     return table
 
 
+BUDGET_KEYS = ["per_class", "epochs", "recipe"]  # a study's runs pair with the base of the same budget
+
+
 def relative_accuracy(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``base_top1`` (the base on the same target half and seed), ``rel_ratio`` and ``rel_diff``.
+    """Add ``base_top1`` (the base on the same target half and seed, and budget when the table has
+    :data:`BUDGET_KEYS`), ``rel_ratio`` and ``rel_diff``.
 
     >>> df = pd.DataFrame({"architecture": "a", "treatment": ["base", "AnB"], "target": "B", "seed": 0,
     ...                    "top1": [0.8, 0.6]})
     >>> relative_accuracy(df)[["rel_ratio", "rel_diff"]].round(2).values.tolist()
     [[1.0, 0.0], [0.75, -0.2]]
     """
-    keys = ["architecture", "target", "seed"]
+    keys = ["architecture", "target", "seed"] + [k for k in BUDGET_KEYS if k in df]
     base = df[df.treatment == "base"][keys + ["top1"]].rename(columns={"top1": "base_top1"})
     out = df.merge(base, on=keys, how="left", validate="many_to_one")
     out["rel_ratio"] = out.top1 / out.base_top1
     out["rel_diff"] = out.top1 - out.base_top1
     return out
 
+
+
+def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets: list[dict],
+                treatments: dict[str, list[float]], seeds: list[int], common: dict | None = None,
+                targets: list[str] | None = None) -> list[Planned]:
+    """:func:`ab_plan` once per training budget, for the study of how transfer results move with training.
+
+    Args:
+        budgets: each ``{"per_class": images per class, "epochs": E}``, optionally with ``"recipe"`` (a label)
+            and ``"overrides"`` (config merged over the architecture's); labelled ``per_class``, ``epochs``,
+            ``image_epochs`` (images per class x epochs) and ``recipe`` in each run's labels.
+        the rest: as in :func:`ab_plan`.
+
+    >>> archs = {"ResNet-18": {"model": {"name": "resnet18"}, "units": "conv"}}
+    >>> plan = budget_plan(archs, {"A": "random-a:0", "B": "random-b:0"}, [{"per_class": 8, "epochs": 2}],
+    ...                    {"random-frozen": [1.0]}, [0], {"data": {"name": "synthetic"}}, targets=["B"])
+    >>> [(p.labels["treatment"], p.labels["image_epochs"]) for p in plan]
+    [('base', 16), ('base', 16), ('random-frozen', 16)]
+    """
+    plan: list[Planned] = []
+    for b in budgets:
+        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides"}
+        if unknown or not {"per_class", "epochs"} <= set(b):
+            raise MKFError(f"budget {b} is malformed", "give per_class and epochs (and optionally recipe, overrides)")
+        over = _merge(common or {}, {"data": {"per_class": b["per_class"]}, "optim": {"epochs": b["epochs"]}})
+        archs = {a: _merge(spec, b.get("overrides", {})) for a, spec in architectures.items()}
+        labels = dict(per_class=b["per_class"], epochs=b["epochs"], image_epochs=b["per_class"] * b["epochs"],
+                      recipe=b.get("recipe", "default"))
+        for p in ab_plan(archs, halves, treatments, seeds, over, targets=targets):
+            plan.append(Planned({**p.labels, **labels}, p.config))
+    return plan

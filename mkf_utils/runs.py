@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import identity, load_config, run_id
 from .errors import MKFError
+from .provenance import REPO
 from .train import StepHook, dist_info, fit
 
 
@@ -50,6 +52,12 @@ class RunStore:
 
     def __init__(self, root: str | Path = "runs") -> None:
         self.root = Path(root)
+
+    @classmethod
+    def default(cls, root: str | Path | None = None) -> "RunStore":
+        """The store at ``root``; if None, at ``$MKF_STORE``, else the repository's ``runs/`` (whose run
+        records are committed; tests and nbval point ``MKF_STORE`` at a temporary folder)."""
+        return cls(root or os.environ.get("MKF_STORE") or REPO / "runs")
 
     def path(self, rid: str) -> Path:
         return self.root / rid

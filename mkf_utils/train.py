@@ -30,6 +30,7 @@ from torch import nn
 from .data import load_dataset, make_loader
 from .errors import MKFError
 from .models import create_model
+from .provenance import provenance
 from .transfer import TransferReport, apply_transfer, train_mode
 
 StepHook = Callable[[int, int], None]
@@ -236,7 +237,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
               "n_units_total": report.n_units, "frozen_units": report.units, "frozen_params": report.frozen_params,
               "total_params": report.total_params, "frozen_fraction": report.frozen_fraction,
               "train_time_s": sum(r["epoch_time_s"] for r in history),
-              "device": str(device), "world_size": world}
+              "device": str(device), "world_size": world, "provenance": provenance(device)}
     if rank == 0:
         atomic_save(model.state_dict(), run_dir / "model.pt")
         atomic_write_text(json.dumps(result, indent=1), run_dir / "result.json")

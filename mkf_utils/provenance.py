@@ -1,0 +1,72 @@
+"""Where a result came from: code revision, library versions, threads, machine and device.
+
+Every ``result.json`` carries a ``provenance`` dict, and every figure CSV the revision of its runs. Run ids
+do *not* hash the code (a harmless refactor would orphan hours of records); instead ``make verify``
+retrains a sample of recorded runs and compares them with their records (:mod:`mkf_utils.verify`).
+
+>>> p = provenance("cpu")
+>>> sorted(p)[:4], p["threads"] >= 1
+(['code_dirty', 'code_revision', 'cpu', 'device'], True)
+"""
+from __future__ import annotations
+
+import functools
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+# The files whose uncommitted changes can change a number: the engine and its pinned dependencies.
+CODE_PATHS = ("mkf_utils", "requirements.txt", "pyproject.toml")
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=1)
+def code_state() -> tuple[str | None, bool | None]:
+    """(commit of the checkout, whether the engine has uncommitted changes); (None, None) outside git.
+
+    Taken once per process, at first use: a process that imported the engine keeps its code.
+    """
+    rev = _git("rev-parse", "HEAD")
+    if rev is None:
+        return None, None
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    return rev, bool(status)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``), else :func:`platform.processor`."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(device: str | torch.device) -> dict:
+    """The facts a reader needs to trust or reproduce a result computed on ``device`` by this process."""
+    import numpy
+    import timm
+
+    rev, dirty = code_state()
+    dev = torch.device(device)
+    return {
+        "code_revision": rev, "code_dirty": dirty,
+        "python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
+        "numpy": numpy.__version__, "threads": torch.get_num_threads(),
+        "machine": platform.machine(), "os": sys.platform, "cpu": cpu_name(), "device": str(dev),
+        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+    }
