@@ -1,18 +1,17 @@
-# make figure3 | make figures | make study | make test | make lab | make benchmark      (PROFILE=cpu by default)
+# make figure3 | make figures | make study | make test | make lab | make benchmark      (PROFILE=quick by default)
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PROFILE ?= cpu
+PROFILE ?= quick
 BUILD := build/$(PROFILE)
 STAMP := $(VENV)/.installed
 
 # Every notebook notebooks/<target>_<name>.ipynb is a make target: figure3, figure4, figure5, study.
 NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
 FIGURES := $(filter figure%,$(NOTEBOOKS))
-# OUT is paper_figures/ for the cpu profile, paper_figures/<profile>/ for the others.
-OUT := $(if $(filter cpu,$(PROFILE)),paper_figures,paper_figures/$(PROFILE))
+OUT := paper_figures/$(PROFILE)
 
 .PHONY: setup test test-unit figures lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
@@ -25,14 +24,14 @@ $(STAMP): pyproject.toml requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-# A notebook target always executes its notebook (papermill, profile injected) into build/<profile>/ and writes
-# $(OUT)/<target>.{csv,png,svg,html,vl.json}. Its runs come from the run store (runs/, records committed), so
+# A notebook target checks the profile (one-line error on a bad key), then always executes its notebook with papermill
+# into build/<profile>/, writing paper_figures/<profile>/<target>.{csv,png,svg,html,vl.json}. Its runs come from the run store (runs/, records committed), so
 # only missing runs train: with every record present a figure rebuilds in a minute.
 $(NOTEBOOKS): | $(STAMP)
+	@$(BIN)/mkf profile $(PROFILE)
 	@mkdir -p $(BUILD) $(OUT)
 	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $(wildcard notebooks/$@_*.ipynb) \
-	  $(BUILD)/$(notdir $(wildcard notebooks/$@_*.ipynb)) -f configs/profiles/$(PROFILE).yaml -p out_dir ../$(OUT) \
-	  -p figure_name $@
+	  $(BUILD)/$(notdir $(wildcard notebooks/$@_*.ipynb)) -p profile $(PROFILE) -p out_dir ../$(OUT) -p figure_name $@
 
 figures: $(FIGURES)
 

@@ -4,6 +4,8 @@
     mkf units convnext_atto --kind depthwise
     mkf splits show imagenet-manmade
     mkf runs
+    mkf profile evidence
+    mkf verify --runs 2
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ def _train(args: argparse.Namespace) -> None:
     from .train import dist_info
 
     cfg = load_config(args.config, args.set)
-    store = RunStore(args.store)
+    store = RunStore.default(args.store)
     lead = dist_info()[0] == 0  # under torchrun, rank 0 speaks
     if lead:
         print(f"run {run_id(cfg)} in {store.path(run_id(cfg))}", flush=True)
@@ -62,14 +64,33 @@ def _runs(args: argparse.Namespace) -> None:
 
     from .runs import RunStore
 
-    df = RunStore(args.store).collect()
+    store = RunStore.default(args.store)
+    df = store.collect()
     if df.empty:
-        print(f"no finished runs in {args.store}")
+        print(f"no finished runs in {store.root}")
         return
     cols = [c for c in ["run_id", "model.name", "data.name", "data.split", "transfer.mode", "transfer.units",
                         "transfer.end", "transfer.n", "seed", "optim.epochs", "top1", "train_time_s"] if c in df]
     with pd.option_context("display.width", 200, "display.max_rows", None):
         print(df[cols].to_string(index=False, float_format="%.4f"))
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .runs import RunStore
+    from .verify import TOLERANCE, verify
+
+    report = verify(RunStore.default(args.store), args.runs, args.seed, args.id or None)
+    drift = report[~report.ok]
+    print(f"{len(report) - len(drift)} of {len(report)} retrained runs agree with their records (bit for bit on "
+          f"the same machine kind and thread count, else top-1 within {TOLERANCE})")
+    return 1 if len(drift) else 0
+
+
+def _profile(args: argparse.Namespace) -> None:
+    from .profiles import check
+
+    counts = check(args.name)
+    print(f"profile {args.name}: " + ", ".join(f"{sec} {n} runs" for sec, n in counts.items()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run (or find) one run and print its id and result")
     p.add_argument("config", help="YAML config (see configs/)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted overrides")
-    p.add_argument("--store", default="runs", help="run store folder (default: runs)")
+    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.set_defaults(fn=_train)
     p = sub.add_parser("units", help="print a model's transfer units in forward order")
     p.add_argument("model")
@@ -90,15 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.set_defaults(fn=_splits)
     p = sub.add_parser("runs", help="print the run store as a table")
-    p.add_argument("--store", default="runs")
+    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.set_defaults(fn=_runs)
+    p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
+    p.add_argument("name")
+    p.set_defaults(fn=_profile)
+    p = sub.add_parser("verify", help="retrain recorded runs drawn at random and compare them with their records")
+    p.add_argument("--runs", type=int, default=2, help="how many runs to draw (default 2)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the draw (default: a new draw each time)")
+    p.add_argument("--id", nargs="*", default=[], help="retrain these run ids instead of a random draw")
+    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
+    p.set_defaults(fn=_verify)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    status = 0
     try:
-        args.fn(args)
+        status = args.fn(args)
     except MKFError as e:
         print(f"mkf: error: {e}", file=sys.stderr)
         return 2
@@ -107,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mkf: interrupted; finished epochs are checkpointed and resume on the next call", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

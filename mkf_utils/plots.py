@@ -38,12 +38,14 @@ def yosinski_reference(target: str | None = None) -> pd.DataFrame:
     return out
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sd and count of ``rel_ratio`` / ``rel_diff`` over seeds and directions, per curve point.
+def summarize(table: pd.DataFrame, by_target: bool = False) -> pd.DataFrame:
+    """Mean, sd and count of ``rel_ratio`` / ``rel_diff`` over seeds (and directions, unless ``by_target``),
+    per curve point.
 
-    The bases appear at n = 0 (ratio 1, difference 0 by definition) in every treatment's curve.
+    The bases appear at n = 0 (ratio 1, difference 0 by definition) in every treatment's curve; with
+    ``by_target`` each direction (named ``direction``, e.g. ``man-made→natural``) starts at its target's base.
     """
-    keys = ["architecture", "treatment", "n", "n_units"]
+    keys = ["architecture", "treatment", "n", "n_units"] + (["target"] if by_target else [])
     stats = table.groupby(keys, as_index=False).agg(
         rel_ratio=("rel_ratio", "mean"), rel_ratio_sd=("rel_ratio", "std"), rel_diff=("rel_diff", "mean"),
         rel_diff_sd=("rel_diff", "std"), top1=("top1", "mean"), frozen_fraction=("frozen_fraction", "mean"),
@@ -55,7 +57,31 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     out = pd.concat(curves, ignore_index=True).fillna({"rel_ratio_sd": 0.0, "rel_diff_sd": 0.0})
     out["rel_depth"] = out.n / out.n_units
     out["series"] = out.architecture + " " + out.treatment
+    if by_target:
+        names = table[table.treatment != "base"].groupby("target").direction.first()
+        out["direction"] = out.target.map(names)
+        out["series"] += " " + out.direction
     return out.sort_values(["architecture", "treatment", "n"], ignore_index=True)
+
+
+def paired_panel(paired: pd.DataFrame, title: str) -> alt.FacetChart:
+    """Paired differences of top-1 (mean and t interval per architecture, direction and depth), one facet per
+    comparison; the zero line is where a treatment and its comparison agree."""
+    data = paired.assign(rel_depth=paired.n / paired.n_units)
+    x = alt.X("rel_depth:Q", title="transfer depth n / N", scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y("mean:Q", title="paired difference of top-1 (95% interval)")
+    color = alt.Color("architecture:N", title="architecture")
+    base = alt.Chart().encode(x=x, color=color)
+    tooltip = ["architecture", "direction", "n", "comparison", alt.Tooltip("mean:Q", format="+.3f"),
+               alt.Tooltip("low:Q", format="+.3f"), alt.Tooltip("high:Q", format="+.3f"), "pairs"]
+    layers = alt.layer(
+        alt.Chart().mark_rule(color="gray", strokeDash=[2, 2]).encode(y=alt.datum(0)),
+        base.mark_rule().encode(y="low:Q", y2="high:Q", detail="direction:N"),
+        base.mark_point(filled=True, size=50).encode(y=y, shape=alt.Shape("direction:N", title="direction"),
+                                                     tooltip=tooltip),
+        data=data)
+    return layers.properties(width=200, height=200).facet(
+        column=alt.Column("comparison:N", title=None)).properties(title=title)
 
 
 def _axis_title(y: str) -> str:

@@ -68,12 +68,23 @@ class RunStore:
         return json.loads(f.read_text()) if f.exists() else None
 
     def load_source(self, source: str) -> dict[str, torch.Tensor]:
-        """A state_dict from a finished run id in this store, or from a file path."""
+        """A state_dict from a finished run id in this store, or from a file path.
+
+        A recorded run without weights (a fresh clone: records are committed, weights are not) is
+        retrained first and checked against its record (:func:`mkf_utils.verify.reproduce`).
+        """
         run_dir = self.path(source)
         if run_dir.is_dir():
             if self.result(source) is None:
                 raise MKFError(f"source run {source} is not finished", "run it first (`mkf train` or RunStore.run)")
             path = run_dir / "model.pt"
+            if not path.exists():
+                with file_lock(run_dir / ".lock"):
+                    if not path.exists():
+                        from .verify import reproduce
+
+                        warnings.warn(f"source run {source} has a record but no weights: retraining it", stacklevel=2)
+                        reproduce(self, source)
         else:
             path = Path(source).expanduser()
             if not path.is_file():
@@ -89,14 +100,18 @@ class RunStore:
                 sd = sd[key]
         return sd
 
+    def source_of(self, cfg: DictConfig) -> dict[str, torch.Tensor] | None:
+        """The source weights ``cfg`` transfers from, or None when it copies nothing."""
+        t = cfg.transfer
+        return self.load_source(t.source) if t.n and t.mode != "random-freeze" else None
+
     def run(self, cfg: DictConfig, step_hook: StepHook | None = None) -> dict:
         """The result of ``cfg``: read if finished, else trained (resuming any checkpoint). Adds ``run_id``."""
         rid = run_id(cfg)
         run_dir = self.path(rid)
         found = self.result(rid)
         if found is None:
-            source = self.load_source(cfg.transfer.source) \
-                if cfg.transfer.n and cfg.transfer.mode != "random-freeze" else None
+            source = self.source_of(cfg)
             run_dir.mkdir(parents=True, exist_ok=True)
             with file_lock(run_dir / ".lock"):
                 found = self.result(rid)  # another process may have finished it while we waited

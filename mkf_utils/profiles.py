@@ -1,0 +1,185 @@
+"""Profiles: one typed schema for the settings every notebook reads (``configs/profiles/<name>.yaml``).
+
+A profile defines each architecture once (``architectures``) and the runs of each figure in its own
+section (``figure3``, ``figure4``, ``figure5``, ``study``), which names the architectures it uses. A
+misspelt key or a wrong type is a one-line :class:`~mkf_utils.errors.MKFError`, raised before anything
+trains (``mkf profile NAME`` checks a profile, and every notebook target runs that check first).
+
+>>> P = load_profile("smoke")
+>>> list(P.architectures), list(P.figure5.architectures)
+(['ResNet-18', 'ResNet-34', 'ConvNeXt-atto'], ['ResNet-18', 'ResNet-34'])
+>>> len(section_plan(P, "figure3"))
+10
+>>> load_profile("smoke", {"figure3": {"treatment": {}}})
+Traceback (most recent call last):
+...
+mkf_utils.errors.MKFError: malformed profile smoke: Key 'treatment' not in 'Section' (key figure3.treatment). Fix: fix the key or value; the schema is mkf_utils/profiles.py, the profiles are in configs/profiles/
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .config import ModelConfig, load_config
+from .errors import MKFError
+from .experiments import TREATMENTS, Planned, ab_plan, budget_plan
+from .provenance import REPO
+
+PROFILES = REPO / "configs" / "profiles"
+SECTIONS = ("figure3", "figure4", "figure5", "study")
+
+
+@dataclass
+class Architecture:
+    """A net and what its transfer units are; ``optim`` overrides the profile's ``optim`` for it."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    units: str = MISSING
+    optim: dict[str, Any] = field(default_factory=dict)
+    note: Optional[str] = None  # shown in subtitles, e.g. "half width"
+
+
+@dataclass
+class Budget:
+    """One training budget of the study: images per class x epochs, optionally a named recipe change."""
+
+    per_class: int = MISSING
+    epochs: int = MISSING
+    recipe: str = "default"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Section:
+    """The runs of one figure: which architectures, treatments (name -> depths n / N), seeds and direction."""
+
+    architectures: list[str] = MISSING
+    treatments: dict[str, list[float]] = MISSING
+    seeds: Optional[list[int]] = None  # None: the profile's seeds
+    target: Optional[str] = None  # None: both directions
+    end: str = "first"  # "last": reverse freezing (Figure 4)
+    budgets: list[Budget] = field(default_factory=list)  # the study only
+
+
+@dataclass
+class Profile:
+    description: str = MISSING
+    data: dict[str, Any] = MISSING  # DataConfig keys (see mkf_utils/config.py)
+    halves: dict[str, str] = MISSING  # label -> split, exactly two
+    architectures: dict[str, Architecture] = MISSING
+    optim: dict[str, Any] = field(default_factory=dict)  # OptimConfig keys shared by every run
+    batch_size: int = 128
+    runtime: dict[str, Any] = field(default_factory=dict)  # RuntimeConfig keys (not part of a run's identity)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    run_workers: Optional[int] = None  # runs trained at once on this machine (None: one per core)
+    execute: bool = True  # False: export unfinished runs for torchrun instead of training them here
+    figure3: Optional[Section] = None
+    figure4: Optional[Section] = None
+    figure5: Optional[Section] = None
+    study: Optional[Section] = None
+
+
+def profile_path(name: str | Path) -> Path:
+    """``configs/profiles/<name>.yaml`` for a name, else ``name`` as a path."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return PROFILES / f"{name}.yaml"
+
+
+def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
+    """The profile ``name`` (or a YAML path) with ``overrides`` (a nested dict) merged over it, checked."""
+    path = profile_path(name)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+        raise MKFError(f"profile '{name}' not found ({path})", f"use one of: {known}, or the path of a YAML file")
+    label = Path(name).stem
+    try:
+        P = OmegaConf.merge(OmegaConf.structured(Profile), OmegaConf.load(path), overrides or {})
+        OmegaConf.to_container(P, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        raise MKFError(f"malformed profile {label}: {str(e).splitlines()[0]} (key {getattr(e, 'full_key', '?')})",
+                       "fix the key or value; the schema is mkf_utils/profiles.py, the profiles are in "
+                       "configs/profiles/") from None
+    if len(P.halves) != 2:
+        raise MKFError(f"malformed profile {label}: halves has {len(P.halves)} entries", "give exactly two halves")
+    for sec in SECTIONS:
+        s = P[sec]
+        if s is None:
+            continue
+        unknown = [a for a in s.architectures if a not in P.architectures]
+        if unknown:
+            raise MKFError(f"malformed profile {label}: {sec}.architectures names {unknown}, which are not defined",
+                           f"define them under architectures or use some of: {', '.join(P.architectures)}")
+        bad = [t for t in s.treatments if t not in TREATMENTS]
+        if bad:
+            raise MKFError(f"malformed profile {label}: {sec}.treatments has {bad}", f"use some of: {', '.join(TREATMENTS)}")
+        if s.target is not None and s.target not in P.halves:
+            raise MKFError(f"malformed profile {label}: {sec}.target '{s.target}' is not a half",
+                           f"use one of: {', '.join(P.halves)}")
+    return P
+
+
+def common(P: DictConfig) -> dict:
+    """The run config shared by every run of profile ``P`` (data, batch size, optimiser, runtime)."""
+    c = OmegaConf.to_container(P, resolve=True)
+    return {"data": {**c["data"], "batch_size": c["batch_size"]}, "optim": c["optim"], "runtime": c["runtime"]}
+
+
+def architectures(P: DictConfig, section: str) -> dict[str, dict]:
+    """The architecture specs a section uses, in its order, as :func:`mkf_utils.experiments.ab_plan` wants them."""
+    archs = OmegaConf.to_container(P.architectures, resolve=True)
+    return {a: {k: v for k, v in archs[a].items() if k != "note"} for a in P[section].architectures}
+
+
+def section(P: DictConfig, name: str) -> DictConfig:
+    if name not in SECTIONS:
+        raise MKFError(f"unknown profile section '{name}'", f"use one of: {', '.join(SECTIONS)}")
+    if P[name] is None:
+        raise MKFError(f"profile '{P.description}' has no {name} section", f"add {name}: to the profile")
+    return P[name]
+
+
+def section_plan(P: DictConfig, name: str) -> list[Planned]:
+    """Every run of section ``name`` (bases first): :func:`ab_plan`, or :func:`budget_plan` for the study."""
+    s = section(P, name)
+    treatments = OmegaConf.to_container(s.treatments)
+    seeds = list(s.seeds if s.seeds is not None else P.seeds)
+    targets = [s.target] if s.target else None
+    halves = dict(P.halves)
+    if name == "study":
+        budgets = OmegaConf.to_container(s.budgets)
+        return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
+    return ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
+
+
+def _arch_label(name: str, spec: DictConfig) -> str:
+    m = spec.model
+    stem = "stock stem" if m.stem_stride is None else f"stem stride {m.stem_stride}"
+    return f"{name} ({m.name}, {stem}{', ' + spec.note if spec.note else ''}, {spec.units} units)"
+
+
+def subtitle(P: DictConfig, name: str) -> list[str]:
+    """Lines describing what section ``name`` of ``P`` computed, built from the settings themselves."""
+    s = section(P, name)
+    cfg = load_config(overrides=common(P))
+    d, o = cfg.data, cfg.optim
+    train = "all" if d.per_class is None else str(d.per_class)
+    test = "all" if d.test_per_class is None else str(d.test_per_class)
+    seeds = list(s.seeds if s.seeds is not None else P.seeds)
+    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if name != "study" else "budgets below"
+    return [f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
+            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).",
+            "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."]
+
+
+def check(name: str | Path) -> dict[str, int]:
+    """Load profile ``name`` and build every section's runs (this validates every run config); the run
+    count per section."""
+    P = load_profile(name)
+    return {sec: len(section_plan(P, sec)) for sec in SECTIONS if P[sec] is not None}
+

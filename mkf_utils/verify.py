@@ -1,0 +1,125 @@
+"""Retrain recorded runs and compare them with their records.
+
+The run store's records (``config.yaml``, ``metrics.csv``, ``result.json``) are committed; weights are
+not. Two things retrain a recorded run:
+
+- a transfer whose source run has a record but no ``model.pt`` (a fresh clone): :func:`reproduce` trains
+  the source again, checks it against its record, and only then puts its weights in the store;
+- ``mkf verify`` / ``make verify``: :func:`verify` retrains a random sample of recorded runs in a scratch
+  folder and reports any drift; the records are never changed.
+
+A run is retrained with the thread count it was recorded with. On the same machine kind (processor, torch
+version, device) and thread count the run must agree bit for bit (every per-epoch metric); elsewhere its
+final top-1 must lie within :data:`TOLERANCE` of the record (float sums in another order change the
+trajectory, as a change of seed would, though less).
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+import torch
+
+from .config import load_config
+from .errors import MKFError
+from .provenance import provenance
+
+TOLERANCE = 0.03  # top-1, absolute, when the machine kind or thread count differs from the record's
+TIMING = ("epoch_time_s", "train_img_s")
+
+
+@contextmanager
+def threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch threads (unchanged if None)."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def same_kind(recorded: dict, here: dict) -> bool:
+    """Whether two provenance dicts describe the same machine kind, software and thread count."""
+    return all(recorded.get(k) == here.get(k) for k in ("cpu", "gpu", "torch", "threads", "device"))
+
+
+def compare(run_dir: Path, scratch: Path) -> dict:
+    """The record in ``run_dir`` against the retrained run in ``scratch``: top-1s, whether every per-epoch
+    metric is identical, whether the machine kind matched, and ``ok``."""
+    rec = json.loads((run_dir / "result.json").read_text())
+    new = json.loads((scratch / "result.json").read_text())
+    a = pd.read_csv(run_dir / "metrics.csv").drop(columns=list(TIMING), errors="ignore")
+    b = pd.read_csv(scratch / "metrics.csv").drop(columns=list(TIMING), errors="ignore")
+    identical = a.shape == b.shape and bool((a.to_numpy() == b.to_numpy()).all())
+    kind = same_kind(rec.get("provenance", {}), new["provenance"])
+    ok = identical and new["top1"] == rec["top1"] if kind else abs(new["top1"] - rec["top1"]) <= TOLERANCE
+    return {"recorded_top1": rec["top1"], "retrained_top1": new["top1"], "identical": identical,
+            "same_machine_kind": kind, "ok": ok, "recorded_on": rec.get("provenance", {}).get("cpu"),
+            "recorded_threads": rec.get("provenance", {}).get("threads")}
+
+
+def retrain(store, rid: str, scratch: Path) -> dict:
+    """Train recorded run ``rid`` of ``store`` again into ``scratch`` (its source loaded, or reproduced,
+    from the store), with its recorded thread count; the comparison from :func:`compare`."""
+    from .train import fit
+
+    run_dir = store.path(rid)
+    rec = store.result(rid)
+    if rec is None:
+        raise MKFError(f"run {rid} has no record in {store.root}", "pick a finished run (`mkf runs`)")
+    cfg = load_config(run_dir / "config.yaml")
+    source = store.source_of(cfg)
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    with threads(rec.get("provenance", {}).get("threads")):
+        fit(cfg, scratch, source)
+    return compare(run_dir, scratch)
+
+
+def reproduce(store, rid: str) -> Path:
+    """Give recorded run ``rid`` its missing ``model.pt`` by retraining it; raise if it disagrees with its record."""
+    run_dir = store.path(rid)
+    scratch = run_dir / ".reproduce"
+    check = retrain(store, rid, scratch)
+    if not check["ok"]:
+        raise MKFError(f"run {rid} retrained to top-1 {check['retrained_top1']:.4f}, its record says "
+                       f"{check['recorded_top1']:.4f} (recorded with {check['recorded_threads']} threads on "
+                       f"{check['recorded_on']}; here {provenance('cpu')['cpu']})",
+                       "the engine or the machine changed what this run computes: check `git log mkf_utils`, "
+                       "or delete the run's folder to retrain it and every run built on it")
+    (scratch / "model.pt").replace(run_dir / "model.pt")
+    shutil.rmtree(scratch)
+    return run_dir / "model.pt"
+
+
+def verify(store, k: int = 2, seed: int | None = None, runs: list[str] | None = None,
+           log: Callable[[str], None] | None = print) -> pd.DataFrame:
+    """Retrain ``k`` recorded runs drawn at random (or the given ``runs``) and compare them with their records.
+
+    One row per run (:func:`compare`); the scratch folders are removed, the records never touched.
+    """
+    ids = runs or sorted(rid for rid, _ in store.configs())
+    if not ids:
+        raise MKFError(f"no recorded runs in {store.root}", "run a figure first, or point --store at a run store")
+    chosen = ids if runs else random.Random(seed).sample(ids, min(k, len(ids)))
+    rows = []
+    for rid in chosen:
+        scratch = store.root / ".verify" / rid
+        try:
+            row = {"run_id": rid, **retrain(store, rid, scratch)}
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        rows.append(row)
+        if log is not None:
+            log(f"{rid}: recorded {row['recorded_top1']:.4f}, retrained {row['retrained_top1']:.4f}, "
+                f"{'bit-identical' if row['identical'] else 'differs'} "
+                f"({'same' if row['same_machine_kind'] else 'other'} machine kind): {'ok' if row['ok'] else 'DRIFT'}")
+    return pd.DataFrame(rows)

@@ -1,0 +1,74 @@
+"""Paired statistics against constructed tables whose answers are known by hand."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from mkf_utils.stats import mean_interval, paired_differences, t_quantile, verdict
+
+pytestmark = pytest.mark.unit
+
+
+def run(treatment, seed, top1, target="B", n=4, direction=None, arch="net"):
+    return {"architecture": arch, "treatment": treatment, "seed": seed, "top1": top1, "target": target,
+            "n": 0 if treatment == "base" else n, "n_units": 4, "end": "first",
+            "direction": target if treatment == "base" else direction or f"{'A' if target == 'B' else 'B'}→{target}"}
+
+
+@pytest.mark.parametrize("df,expected", [(1, 12.7062), (2, 4.3027), (3, 3.1824), (5, 2.5706), (9, 2.2622),
+                                         (29, 2.0452), (200, 1.9719)])
+def test_t_quantile_matches_tables(df, expected):
+    assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-4)
+
+
+def test_interval_by_hand():
+    mean, low, high = mean_interval([0.1, 0.2, 0.3])  # sd 0.1, k 3: half-width 4.3027 * 0.1 / sqrt(3)
+    assert mean == pytest.approx(0.2) and high - mean == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-5)
+    assert low == pytest.approx(2 * mean - high)
+
+
+def test_pairs_by_seed_not_by_row_order():
+    # AnB beats random-frozen by exactly 0.05 in every seed; a pairing by row order would see spread.
+    rows = [run("AnB", s, v + 0.05) for s, v in [(2, 0.50), (0, 0.70), (1, 0.60)]]
+    rows += [run("random-frozen", s, v) for s, v in [(0, 0.70), (1, 0.60), (2, 0.50)]]
+    d = paired_differences(pd.DataFrame(rows), [("AnB", "random-frozen")]).iloc[0]
+    assert d["pairs"] == 3 and d["unpaired"] == 0
+    assert d["mean"] == pytest.approx(0.05) and d["low"] == pytest.approx(0.05) and d["high"] == pytest.approx(0.05)
+    assert verdict(d) == "above"
+
+
+def test_seeds_that_do_not_pair_are_counted_not_used():
+    rows = [run("AnB", s, 0.6) for s in (0, 1, 2)] + [run("random-frozen", s, 0.5) for s in (1, 2, 3)]
+    d = paired_differences(pd.DataFrame(rows), [("AnB", "random-frozen")]).iloc[0]
+    assert (d["pairs"], d["unpaired"]) == (2, 1)
+    assert d["mean"] == pytest.approx(0.1)
+
+
+def test_base_pairs_with_the_target_half_and_directions_stay_apart():
+    rows = [run("base", 0, 0.80, target="A"), run("base", 0, 0.60, target="B"),
+            run("base", 1, 0.82, target="A"), run("base", 1, 0.64, target="B"),
+            run("AnB", 0, 0.50, target="B"), run("AnB", 1, 0.56, target="B"),   # A→B: -0.10, -0.08
+            run("AnB", 0, 0.78, target="A"), run("AnB", 1, 0.79, target="A")]   # B→A: -0.02, -0.03
+    d = paired_differences(pd.DataFrame(rows), [("AnB", "base")]).set_index("direction")
+    assert d.loc["A→B", "mean"] == pytest.approx(-0.09) and d.loc["B→A", "mean"] == pytest.approx(-0.025)
+    assert (d.pairs == 2).all()
+
+
+def test_depths_are_separate_and_one_pair_has_no_interval():
+    rows = [run("AnB", 0, 0.6, n=2), run("AnB", 0, 0.5, n=4), run("random-frozen", 0, 0.55, n=4)]
+    d = paired_differences(pd.DataFrame(rows), [("AnB", "random-frozen")])
+    assert len(d) == 2
+    deep = d[d.n == 4].iloc[0]
+    assert deep["pairs"] == 1 and math.isnan(deep["low"]) and verdict(deep) == "one pair"
+    shallow = d[d.n == 2].iloc[0]
+    assert shallow["pairs"] == 0 and shallow["unpaired"] == 1 and verdict(shallow) == "no pairs"
+
+
+def test_verdict_moves_with_the_interval():
+    noisy = [run("AnB", s, 0.6 + dv) for s, dv in enumerate([0.10, -0.08, 0.05])]
+    noisy += [run("random-frozen", s, 0.6) for s in range(3)]
+    assert verdict(paired_differences(pd.DataFrame(noisy), [("AnB", "random-frozen")]).iloc[0]) == "unclear"
+    worse = [run("AnB", s, 0.5 - 0.01 * s) for s in range(3)] + [run("random-frozen", s, 0.6) for s in range(3)]
+    assert verdict(paired_differences(pd.DataFrame(worse), [("AnB", "random-frozen")]).iloc[0]) == "below"

@@ -1,0 +1,77 @@
+"""Records without weights: a missing source is retrained and checked; `mkf verify` finds drift."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from mkf_utils.cli import main
+from mkf_utils.config import run_id
+from mkf_utils.errors import MKFError
+from mkf_utils.runs import RunStore
+from mkf_utils.verify import verify
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A store with a finished base and a transfer from it (the weights present)."""
+    store = RunStore(tmp_path_factory.mktemp("recorded"))
+    base = tiny_config("optim.epochs=1", "data.split=random-a:0")
+    store.run(base)
+    transfer = tiny_config("optim.epochs=1", "data.split=random-b:0", "transfer.n=12", f"transfer.source={run_id(base)}")
+    store.run(transfer)
+    return store, base, transfer
+
+
+def records_only(store: RunStore, tmp_path) -> RunStore:
+    """A copy of ``store`` as a fresh clone has it: every record, no weights."""
+    clone = RunStore(tmp_path / "clone")
+    shutil.copytree(store.root, clone.root, ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".lock"))
+    return clone
+
+
+def test_missing_source_is_retrained_to_its_record(recorded, tmp_path):
+    store, base, transfer = recorded
+    clone = records_only(store, tmp_path)
+    shutil.rmtree(clone.path(run_id(transfer)))  # the transfer is missing; its source has a record only
+    with pytest.warns(UserWarning, match="no weights"):
+        again = clone.run(transfer)
+    assert again["top1"] == store.result(run_id(transfer))["top1"]
+    a = torch.load(store.path(run_id(base)) / "model.pt")
+    b = torch.load(clone.path(run_id(base)) / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (clone.path(run_id(base)) / ".reproduce").exists()
+
+
+def test_source_that_disagrees_with_its_record_is_refused(recorded, tmp_path):
+    store, base, transfer = recorded
+    clone = records_only(store, tmp_path)
+    shutil.rmtree(clone.path(run_id(transfer)))
+    rec_path = clone.path(run_id(base)) / "result.json"
+    rec = json.loads(rec_path.read_text())
+    rec["top1"] += 0.5  # a record the code no longer reproduces
+    rec_path.write_text(json.dumps(rec))
+    with pytest.raises(MKFError, match="record says"), pytest.warns(UserWarning):
+        clone.run(transfer)
+    assert not (clone.path(run_id(base)) / "model.pt").exists()  # never a wrong source
+    assert clone.result(run_id(transfer)) is None
+
+
+def test_verify_passes_on_a_faithful_store_and_flags_a_drifted_record(recorded, tmp_path):
+    store, base, transfer = recorded
+    report = verify(store, k=2, seed=0, log=None)
+    assert len(report) == 2 and report.ok.all() and report.identical.all()
+    clone = records_only(store, tmp_path)
+    metrics = clone.path(run_id(base)) / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    lines[1] = lines[1].replace("0.", "0.9", 1)
+    metrics.write_text("\n".join(lines) + "\n")
+    drift = verify(clone, runs=[run_id(base)], log=None)
+    assert not drift.ok.iloc[0] and not drift.identical.iloc[0]
+    assert main(["verify", "--store", str(clone.root), "--id", run_id(base)]) == 1
+    assert main(["verify", "--store", str(tmp_path / "empty")]) == 2
