@@ -1,4 +1,4 @@
-# make figure3 | make figures | make study | make test | make lab | make benchmark      (PROFILE=quick by default)
+# make figure3 | make figures | make study | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,7 +13,7 @@ NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([
 FIGURES := $(filter figure%,$(NOTEBOOKS))
 OUT := paper_figures/$(PROFILE)
 
-.PHONY: setup test test-unit figures lab benchmark clean $(NOTEBOOKS)
+.PHONY: setup test test-unit verify figures lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -41,6 +41,11 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
+
+# Retrain VERIFY_RUNS recorded runs drawn at random and compare them with their records (exit 1 on drift).
+VERIFY_RUNS ?= 2
+verify: $(STAMP)
+	$(BIN)/mkf verify --runs $(VERIFY_RUNS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,7 +119,12 @@ class RunStore:
                 if found is None:
                     if dist_info()[0] == 0:
                         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-                    found = fit(cfg, run_dir, source, step_hook)
+                    try:
+                        found = fit(cfg, run_dir, source, step_hook)
+                    except BaseException:
+                        if not (run_dir / "checkpoint.pt").exists():  # nothing to resume: leave no orphan folder
+                            shutil.rmtree(run_dir, ignore_errors=True)
+                        raise
         return {"run_id": rid, **found}
 
     def configs(self) -> Iterator[tuple[str, DictConfig]]:

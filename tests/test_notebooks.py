@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -113,3 +114,15 @@ def test_figure5_depths_share_an_axis(figure3, figure5):
     f3 = pd.read_csv(figure3 / "figure3.csv")
     shared = f5[f5.architecture == "ResNet-18"].run_id
     assert set(shared) <= set(f3.run_id)  # ResNet-18's runs are Figure 3's
+
+
+def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
+    """A fresh clone has the records (config, metrics, result) but no weights: the figure comes out the same,
+    and nothing trains."""
+    records = tmp_path / "records"
+    shutil.copytree(store, records, ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".lock"))
+    (tmp_path / "out").mkdir()
+    out = execute("figure3_manmade_natural.ipynb", tmp_path / "out", records)
+    pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(out / "figure3.csv"))
+    assert (figure3 / "figure3_paired.csv").read_text() == (out / "figure3_paired.csv").read_text()
+    assert not list(records.glob("*/model.pt"))
