@@ -25,13 +25,16 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $@
 
 # A notebook target checks the profile (one-line error on a bad key), then always executes its notebook with papermill
-# into build/<profile>/, writing paper_figures/<profile>/<target>.{csv,png,svg,html,vl.json}. Its runs come from the run store (runs/, records committed), so
-# only missing runs train: with every record present a figure rebuilds in a minute.
+# into build/<profile>/<target>/, and only when it succeeds moves the outputs into paper_figures/<profile>/: a
+# failed or killed build leaves the previous figure intact. Runs come from the run store (runs/, records committed),
+# so only missing runs train: with every record present a figure rebuilds in a minute.
 $(NOTEBOOKS): | $(STAMP)
 	@$(BIN)/mkf profile $(PROFILE)
-	@mkdir -p $(BUILD) $(OUT)
+	@rm -rf $(BUILD)/$@ && mkdir -p $(BUILD)/$@/out $(OUT)
 	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $(wildcard notebooks/$@_*.ipynb) \
-	  $(BUILD)/$(notdir $(wildcard notebooks/$@_*.ipynb)) -p profile $(PROFILE) -p out_dir ../$(OUT) -p figure_name $@
+	  $(BUILD)/$@/$(notdir $(wildcard notebooks/$@_*.ipynb)) -p profile $(PROFILE) -p out_dir $(abspath $(BUILD)/$@/out) \
+	  -p figure_name $@
+	mv -f $(BUILD)/$@/out/* $(OUT)/
 
 figures: $(FIGURES)
 

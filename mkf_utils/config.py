@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -22,6 +23,7 @@ from .errors import MKFError
 from .transfer import BIAS_OPTIONS, ENDS, MODES, NORM_OPTIONS
 from .units import UNIT_KINDS
 
+RUN_ID = re.compile(r"[0-9a-f]{12}")
 ID_VERSION = 1  # bump when a change to the engine makes old runs incomparable
 
 
@@ -122,19 +124,60 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         value = OmegaConf.select(cfg, key)
         if value not in options:
             raise MKFError(f"malformed config: {key}={value!r}", f"use one of: {', '.join(options)}")
-    for key in ("optim.epochs", "data.batch_size"):
-        if OmegaConf.select(cfg, key) < 1:
-            raise MKFError(f"malformed config: {key} must be at least 1", f"set {key} to a positive number")
+    for key, ok, rule in RANGES:
+        value = OmegaConf.select(cfg, key)
+        if not ok(value):
+            raise MKFError(f"malformed config: {key}={value!r}: it must be {rule}", f"set {key} to a value {rule}")
+    _check_transfer(cfg.transfer)
     return cfg
+
+
+RANGES = [  # (key, test, rule in words)
+    ("optim.epochs", lambda v: v >= 1, "at least 1"), ("data.batch_size", lambda v: v >= 1, "at least 1"),
+    ("optim.lr", lambda v: v > 0, "above 0"), ("optim.weight_decay", lambda v: v >= 0, "0 or more"),
+    ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"), ("optim.warmup_epochs", lambda v: v >= 0, "0 or more"),
+    ("optim.min_lr", lambda v: v >= 0, "0 or more"), ("optim.label_smoothing", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("data.per_class", lambda v: v is None or v >= 1, "null or at least 1"),
+    ("data.test_per_class", lambda v: v is None or v >= 1, "null or at least 1"),
+    ("model.stem_stride", lambda v: v is None or v >= 1, "null or at least 1"),
+    ("transfer.n", lambda v: v >= 0, "0 or more"), ("runtime.eval_every", lambda v: v >= 1, "at least 1"),
+]
+
+
+def _check_transfer(t: DictConfig) -> None:
+    """Transfers that cannot run, or whose control would silently degenerate, are refused here."""
+    if t.n and t.mode != "random-freeze" and not t.source:
+        raise MKFError(f"transfer.n={t.n} with transfer.mode={t.mode} copies from a source, but transfer.source is "
+                       "not set", "set transfer.source to a run id or a state_dict file, or use "
+                       "transfer.mode=random-freeze")
+    if t.n and t.mode == "random-freeze" and (t.units == "block" or t.norm == "freeze"):
+        what = "transfer.units=block" if t.units == "block" else "transfer.norm=freeze"
+        raise MKFError(f"transfer.mode=random-freeze with {what} would freeze freshly initialised norms and layer "
+                       "scales (timm sets ResNet's last BN scale in each block to 0 and ConvNeXt's layer scale to "
+                       "1e-6), so the frozen residual branches would be dead", "use transfer.units=conv or depthwise "
+                       "with transfer.norm=train for a random-frozen control")
+
+
+def file_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
 
 
 def identity(cfg: DictConfig) -> dict:
     """The part of ``cfg`` that defines the result, as plain data: all but ``runtime`` and where the data
-    lives (``data.root``, ``data.download``), so a run store moves between machines."""
+    lives (``data.root``, ``data.download``), so a run store moves between machines. A transfer source
+    given as a file enters by its content's SHA-256, not its path; a run id enters as it is."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("runtime", None)
     for key in ("root", "download"):
         plain["data"].pop(key, None)
+    source = plain["transfer"].get("source")
+    if source and not RUN_ID.fullmatch(source) and Path(source).expanduser().is_file():
+        plain["transfer"]["source"] = file_digest(Path(source).expanduser())  # by content, not by path
     return {"id_version": ID_VERSION, **plain}
 
 

@@ -309,17 +309,22 @@ class FolderLoader:
             tf = v2.Compose([v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()])
         else:
             tf = v2.Compose([v2.Resize(round(image_size / 0.875), antialias=True), v2.CenterCrop(image_size)])
+        dataset = _FolderDataset(data, tf)
+        # training: DistributedSampler (shuffled per epoch); evaluation: every image exactly once over the ranks
+        # (DistributedSampler would pad the last ranks with duplicates)
         self.sampler = torch.utils.data.DistributedSampler(
-            _FolderDataset(data, tf), num_replicas=world_size, rank=rank, shuffle=train, seed=seed, drop_last=train)
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True) if train else None
         self.loader = torch.utils.data.DataLoader(
-            self.sampler.dataset, batch_size=batch_size, sampler=self.sampler, num_workers=workers,
-            pin_memory=torch.device(device).type == "cuda", drop_last=train, persistent_workers=workers > 0,
+            dataset, batch_size=batch_size,
+            sampler=self.sampler if self.sampler is not None else range(rank, len(dataset), world_size),
+            num_workers=workers, pin_memory=torch.device(device).type == "cuda", drop_last=train, persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(seed))
         self.device, self.channels_last = torch.device(device), channels_last
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-        self.loader.generator.manual_seed(self.sampler.seed * 100_003 + epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+            self.loader.generator.manual_seed(self.sampler.seed * 100_003 + epoch)
 
     def __len__(self) -> int:
         return len(self.loader)

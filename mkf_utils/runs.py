@@ -66,7 +66,13 @@ class RunStore:
     def result(self, rid: str) -> dict | None:
         """The result of finished run ``rid``, or None."""
         f = self.path(rid) / "result.json"
-        return json.loads(f.read_text()) if f.exists() else None
+        if not f.exists():
+            return None
+        try:
+            return json.loads(f.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MKFError(f"the result of run {rid} ({f}) is corrupt ({type(e).__name__})",
+                           f"delete {f.parent} to retrain it (or restore it with `git checkout -- {f}`)") from None
 
     def load_source(self, source: str) -> dict[str, torch.Tensor]:
         """A state_dict from a finished run id in this store, or from a file path.
@@ -131,6 +137,7 @@ class RunStore:
         """(id, config) of every finished run."""
         for f in sorted(self.root.glob("*/result.json")):
             try:
+                self.result(f.parent.name)
                 yield f.parent.name, load_config(f.parent / "config.yaml")
             except MKFError as e:
                 warnings.warn(f"skipping run {f.parent}: {e}", stacklevel=2)

@@ -1,6 +1,7 @@
 """The Makefile on a fresh clone: every notebook target runs its notebook, even with outputs already committed."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,10 +14,16 @@ REPO = Path(__file__).parents[1]
 
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory) -> Path:
+    """The working tree's tracked files as a fresh clone has them: every file with the same time."""
     if shutil.which("git") is None or shutil.which("make") is None or not (REPO / ".git").exists():
         pytest.skip("needs git, make and a git checkout")
     dest = tmp_path_factory.mktemp("clone") / "repo"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    for name in filter(None, files.split("\0")):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO / name, dest / name)
+            os.utime(dest / name, (1e9, 1e9))
     return dest
 
 
@@ -29,4 +36,19 @@ def test_notebook_targets_always_run(clone, target, notebook):
         assert out.returncode == 0, out.stderr
         assert "mkf profile quick" in out.stdout
         assert f"papermill -k python3" in out.stdout and f"notebooks/{notebook}.ipynb" in out.stdout
-        assert "-p profile quick -p out_dir ../paper_figures/quick" in out.stdout
+        assert "-p profile quick -p out_dir " in out.stdout and f"mv -f build/quick/{target}/out/* paper_figures/quick/" in out.stdout
+
+
+def test_a_failed_build_leaves_the_previous_figure_intact(tmp_path):
+    """The notebook fails halfway (its profile names a split that does not exist): make fails, and the figure
+    already in the output folder is untouched."""
+    profile = tmp_path / "broken.yaml"
+    smoke = (REPO / "configs" / "profiles" / "smoke.yaml").read_text()
+    profile.write_text(smoke.replace("man-made: cifar10-manmade", "man-made: no-such-split"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "figure3.png").write_bytes(b"previous figure")
+    run = subprocess.run(["make", "figure3", f"PROFILE={profile}", f"OUT={out}", f"BUILD={tmp_path / 'build'}"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode != 0 and "no-such-split" in run.stdout + run.stderr
+    assert [p.name for p in out.iterdir()] == ["figure3.png"] and (out / "figure3.png").read_bytes() == b"previous figure"

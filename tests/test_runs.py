@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import multiprocessing as mp
 import subprocess
 import sys
@@ -181,3 +182,44 @@ def test_imagefolder_run_end_to_end(tmp_path):
                       "data.batch_size=4", "data.per_class=null", "optim.epochs=1", "runtime.workers=0")
     res = RunStore(tmp_path / "runs").run(cfg)
     assert (res["train_images"], res["test_images"], res["num_classes"]) == (16, 8, 2)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["transfer.n=99", "transfer.units=depthwise"], "transfer.source is not set"),
+    (["optim.lr=-1"], r"optim.lr=-1.0: it must be above 0"),
+    (["optim.label_smoothing=1.5"], "label_smoothing"),
+    (["data.per_class=0"], "data.per_class=0"),
+    (["transfer.n=2", "transfer.mode=random-freeze", "transfer.norm=freeze"], "dead"),
+    (["transfer.n=2", "transfer.mode=random-freeze", "transfer.units=block"], "dead"),
+])
+def test_bad_configs_are_one_line_errors_and_leave_no_folder(tmp_path, overrides, message):
+    out = subprocess.run([sys.executable, "-m", "mkf_utils.cli", "train", "configs/quick.yaml", "--store",
+                          str(tmp_path), "--set", *TINY_CLI, *overrides], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1])
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
+    assert len(out.stderr.strip().splitlines()) == 1 and "Fix:" in out.stderr
+    assert re.search(message, out.stderr), out.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_corrupt_result_is_a_clear_error_and_skipped_by_collect(tmp_path):
+    store = RunStore(tmp_path)
+    cfg = tiny_config("optim.epochs=1")
+    store.run(cfg)
+    f = store.path(run_id(cfg)) / "result.json"
+    f.write_text(f.read_text()[:20])  # truncated
+    with pytest.raises(MKFError, match="is corrupt.*delete"):
+        store.run(cfg)
+    with pytest.warns(UserWarning, match="skipping run"):
+        assert store.collect().empty
+
+
+def test_file_sources_are_identified_by_content(tmp_path):
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    torch.save({"w": torch.zeros(2)}, a)
+    b.write_bytes(a.read_bytes())
+    ids = lambda p: run_id(tiny_config(f"transfer.source={p}", "transfer.n=1"))
+    assert ids(a) == ids(b)  # same bytes, other path
+    before = ids(a)
+    torch.save({"w": torch.ones(2)}, a)
+    assert ids(a) != before  # same path, other bytes
