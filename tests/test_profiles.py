@@ -1,0 +1,59 @@
+"""Profiles: every shipped profile checks; mistakes are one-line errors; one definition per architecture."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mkf_utils.errors import MKFError
+from mkf_utils.profiles import PROFILES, check, load_profile, section_plan, subtitle
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PROFILES.glob("*.yaml")))
+def test_shipped_profiles_check(name):
+    counts = check(name)
+    assert counts and all(n > 0 for n in counts.values())
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"figure3": {"treatment": {}}}, "Key 'treatment' not in 'Section'"),
+    ({"seed": [0]}, "Key 'seed' not in 'Profile'"),
+    ({"batch_size": "large"}, "batch_size"),
+    ({"figure5": {"architectures": ["ResNet-19"]}}, r"names \['ResNet-19'\], which are not defined"),
+    ({"figure3": {"treatments": {"AnC": [1.0]}}}, "treatments has"),
+    ({"figure5": {"target": "plants"}}, "is not a half"),
+])
+def test_mistakes_are_one_line_errors(overrides, message):
+    with pytest.raises(MKFError, match=message):
+        load_profile("smoke", overrides)
+
+
+def test_cli_check_and_unknown_profile(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((PROFILES / "smoke.yaml").read_text().replace("batch_size: 64", "batchsize: 64"))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mkf_utils.cli", "profile", *a], capture_output=True,
+                                    text=True)
+    out = run(str(bad))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "batchsize" in out.stderr
+    out = run("evidense")
+    assert out.returncode == 2 and "use one of:" in out.stderr and "evidence" in out.stderr
+    assert run("smoke").stdout.startswith("profile smoke: figure3 ")
+
+
+def test_an_architecture_is_defined_once_and_sections_share_its_runs():
+    P = load_profile("quick")
+    f3 = {p.labels["architecture"]: p for p in section_plan(P, "figure3") if p.labels["treatment"] == "base"}
+    f5 = {p.labels["architecture"]: p for p in section_plan(P, "figure5") if p.labels["treatment"] == "base"}
+    assert f3["ResNet-18"].config == f5["ResNet-18"].config  # one definition, so Figure 5 reuses Figure 3's bases
+    changed = load_profile("quick", {"architectures": {"ResNet-18": {"optim": {"lr": 0.1}}}})
+    assert {p.config.optim.lr for p in section_plan(changed, "figure5") if p.labels["architecture"] == "ResNet-18"} == {0.1}
+
+
+def test_subtitles_come_from_the_settings():
+    P = load_profile("quick", {"optim": {"epochs": 7}, "seeds": [3, 4, 5]})
+    text = " ".join(subtitle(P, "figure3"))
+    assert "7 epochs" in text and "3 seeds (3, 4, 5)" in text and "200 train" in text
+    assert "ResNet-18 (resnet18, stem stride 2, conv units)" in text
