@@ -31,7 +31,7 @@ from .data import load_dataset, make_loader
 from .errors import MKFError
 from .models import create_model
 from .provenance import provenance
-from .transfer import TransferReport, apply_transfer, train_mode
+from .transfer import TransferReport, apply_transfer
 
 StepHook = Callable[[int, int], None]
 
@@ -196,7 +196,7 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
     steps = len(train_loader)
     for epoch in range(start, o.epochs):
         train_loader.set_epoch(epoch)
-        train_mode(net, True)
+        net.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0

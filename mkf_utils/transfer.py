@@ -13,7 +13,8 @@ Options next to a unit (defaults in brackets):
   bias at its fresh init and trains it, so that only the filter weights transfer.
 - ``norm`` [``train``]: the norm layer that directly follows a unit (BatchNorm after a ResNet conv, the
   LayerNorm after a ConvNeXt depthwise conv) stays freshly initialised and trainable; ``freeze`` copies
-  it and freezes it, running statistics included (it is kept in eval mode while training).
+  it and freezes it, running statistics included: the module becomes a frozen norm (:func:`freeze_norm`),
+  which stays in eval mode whatever ``model.train()`` says.
 
 Block units (``units="block"``) carry everything inside the block; ``bias`` and ``norm`` do not apply.
 The apply step runs before the optimiser is built, so frozen tensors never reach it.
@@ -39,7 +40,29 @@ MODES = ("copy-freeze", "copy-train", "random-freeze")
 ENDS = ("first", "last")
 BIAS_OPTIONS = ("freeze", "train")
 NORM_OPTIONS = ("train", "freeze")
-FROZEN_ATTR = "_mkf_frozen"
+_FROZEN_CLASSES: dict[type, type] = {}
+
+
+def freeze_norm(module: nn.modules.batchnorm._NormBase) -> nn.Module:
+    """Turn a batch-norm module into a frozen one, in place: its class becomes a subclass whose ``train()``
+    always means eval (running statistics fixed) and whose parameters do not require grad. Its state_dict
+    keys and values are unchanged, so checkpoints still load into stock timm models.
+
+    >>> bn = freeze_norm(nn.BatchNorm2d(4))
+    >>> type(bn).__name__, bn.train().training, bn.weight.requires_grad
+    ('FrozenBatchNorm2d', False, False)
+    """
+    cls = type(module)
+    if cls not in _FROZEN_CLASSES.values():
+        if cls not in _FROZEN_CLASSES:
+            _FROZEN_CLASSES[cls] = type(f"Frozen{cls.__name__}", (cls,), {
+                "train": lambda self, mode=True: super(type(self), self).train(False),
+                "__doc__": f"{cls.__name__} frozen by mkf_utils.transfer.freeze_norm: always in eval mode."})
+        module.__class__ = _FROZEN_CLASSES[cls]
+    module.eval()
+    for p in module.parameters(recurse=False):
+        p.requires_grad_(False)
+    return module
 
 
 @dataclass
@@ -136,14 +159,5 @@ def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, uni
                 report.frozen.append(k)
                 report.frozen_params += params[k].numel()
         for m in norm_modules:
-            setattr(m, FROZEN_ATTR, True)
+            freeze_norm(m)
     return report
-
-
-def train_mode(model: nn.Module, training: bool = True) -> nn.Module:
-    """``model.train(training)``, keeping frozen norm layers in eval mode (their running stats stay fixed)."""
-    model.train(training)
-    for m in model.modules():
-        if getattr(m, FROZEN_ATTR, False):
-            m.eval()
-    return model

@@ -159,15 +159,27 @@ def test_collect_skips_runs_it_cannot_read(tmp_path):
         assert RunStore(tmp_path).collect().empty
 
 
-def test_torchrun_two_ranks_on_cpu(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "mkf_utils.cli", "train",
-         "configs/quick.yaml", "--store", str(tmp_path), "--set", *TINY_CLI, "optim.epochs=1"],
-        capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout[out.stdout.index("{"):])
-    assert result["world_size"] == 2 and result["test_images"] == 160 and 0 <= result["top1"] <= 1
-    assert (tmp_path / result["run_id"] / "model.pt").exists()
+@pytest.mark.integration
+def test_torchrun_two_ranks_equal_one_process(tmp_path):
+    """Two CPU ranks with batch B each against one process with batch 2B, no augmentation: each step sees the
+    same images (rank r takes every other image of the shuffled order), DDP averages the gradients, and
+    ConvNeXt has no batch norm; only the order of float sums differs. Every test image is counted once."""
+    common = [*TINY_CLI, "optim.epochs=1", "data.augment=false", "data.per_class=64", "data.test_per_class=13"]
+    cwd = Path(__file__).parents[1]
+
+    def train(launcher, batch):
+        out = subprocess.run([sys.executable, *launcher, "-m", "mkf_utils.cli", "train", "configs/quick.yaml",
+                              "--store", str(tmp_path / str(batch)), "--set", *common, f"data.batch_size={batch}"],
+                             capture_output=True, text=True, cwd=cwd)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout[out.stdout.index("{"):])
+
+    two = train(["-m", "torch.distributed.run", "--nproc_per_node", "2"], 16)
+    one = train([], 32)
+    assert two["world_size"] == 2 and two["test_images"] == one["test_images"] == 130  # 13 per class, odd: no padding
+    assert abs(two["top1"] - one["top1"]) <= 1 / 130  # at most one test image flips
+    assert abs(two["train_top1"] - one["train_top1"]) <= 0.01
+    assert (tmp_path / "16" / two["run_id"] / "model.pt").exists()
 
 
 def test_imagefolder_run_end_to_end(tmp_path):

@@ -7,7 +7,7 @@ from timm.optim import create_optimizer_v2
 
 from mkf_utils.errors import MKFError
 from mkf_utils.models import create_model
-from mkf_utils.transfer import apply_transfer, select_units, train_mode
+from mkf_utils.transfer import apply_transfer, select_units
 
 pytestmark = pytest.mark.unit
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 def _train_steps(model, steps=3, classes=6):
     opt = create_optimizer_v2(model, "sgd", lr=0.5, weight_decay=5e-4, momentum=0.9)
     g = torch.Generator().manual_seed(0)
-    train_mode(model)
+    model.train()  # frozen norms stay in eval mode by themselves
     for _ in range(steps):
         x, y = torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, classes, (8,), generator=g)
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -58,6 +58,9 @@ def test_norm_freeze_fixes_batchnorm_statistics():
     for k in ("bn1.running_mean", "bn1.running_var", "layer1.0.bn1.running_mean", "layer1.0.conv2.weight"):
         assert torch.equal(after[k], src[k]), k
     assert not torch.equal(after["layer1.1.bn1.running_mean"], src["layer1.1.bn1.running_mean"])
+    assert not model.layer1[0].bn1.training and model.layer1[1].bn1.training  # model.train() cannot undo it
+    plain = create_model("resnet18", 6, stem_stride=2)
+    plain.load_state_dict(after)  # the same keys as a stock model
 
 
 def test_random_freeze_copies_nothing_and_freezes_the_init():
