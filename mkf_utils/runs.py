@@ -1,7 +1,7 @@
 """The run store: one folder per run, named by the hash of its config.
 
 ``<root>/<id>/`` holds ``config.yaml``, ``metrics.csv``, ``model.pt`` and ``result.json`` (see
-:mod:`mkf_utils.train`). A finished run (``result.json`` present) is never recomputed; an unfinished
+:mod:`mkf_utils.runfolder`). A finished run (``result.json`` present) is never recomputed; an unfinished
 one resumes from its checkpoint. A lock file (``fcntl.flock``, released by the OS even when a process
 is killed) keeps two processes from training the same run at once: the second waits, then reads the
 first one's result.
@@ -16,7 +16,6 @@ True
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import warnings
@@ -26,11 +25,12 @@ from typing import Iterator
 
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .config import identity, load_config, run_id
 from .errors import MKFError
 from .provenance import REPO
+from .runfolder import RunFolder
 from .train import StepHook, dist_info, fit
 
 
@@ -65,14 +65,7 @@ class RunStore:
 
     def result(self, rid: str) -> dict | None:
         """The result of finished run ``rid``, or None."""
-        f = self.path(rid) / "result.json"
-        if not f.exists():
-            return None
-        try:
-            return json.loads(f.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise MKFError(f"the result of run {rid} ({f}) is corrupt ({type(e).__name__})",
-                           f"delete {f.parent} to retrain it (or restore it with `git checkout -- {f}`)") from None
+        return RunFolder(self.path(rid)).read_result()
 
     def load_source(self, source: str) -> dict[str, torch.Tensor]:
         """A state_dict from a finished run id in this store, or from a file path.
@@ -124,7 +117,7 @@ class RunStore:
                 found = self.result(rid)  # another process may have finished it while we waited
                 if found is None:
                     if dist_info()[0] == 0:
-                        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+                        RunFolder(run_dir).write_config(cfg)
                     try:
                         found = fit(cfg, run_dir, source, step_hook)
                     except BaseException:

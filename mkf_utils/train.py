@@ -1,24 +1,22 @@
 """``fit``: train one run into its folder, resuming from its last checkpoint.
 
-The folder gets ``metrics.csv`` (one row per epoch), ``checkpoint.pt`` (model, optimiser, scheduler,
-epoch, RNG states and the metrics so far; written atomically after every epoch), and at the end
-``model.pt`` (a plain state_dict) and ``result.json`` (written last: its presence marks a finished run).
-Under ``torchrun`` the model is wrapped in DDP, each rank reads its share of every epoch, and only
-rank 0 writes.
+One step per function: :func:`setup` (seed, data, model, transfer, optimiser), :func:`resume`,
+:func:`wrap` (compile, DDP), :func:`train_epoch`, :func:`checkpoint` and :func:`result`; what goes in
+the folder is :mod:`mkf_utils.runfolder`'s. Under ``torchrun`` the model is wrapped in DDP, each rank
+reads its share of every epoch, and only rank 0 writes.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.distributed as dist
 from omegaconf import DictConfig
@@ -31,6 +29,7 @@ from .data import load_dataset, make_loader
 from .errors import MKFError
 from .models import create_model
 from .provenance import provenance
+from .runfolder import RunFolder
 from .transfer import TransferReport, apply_transfer
 
 StepHook = Callable[[int, int], None]
@@ -53,19 +52,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename over ``path``: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _rng_state() -> dict:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -79,15 +65,6 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Load a training checkpoint; a corrupt one raises :class:`MKFError` and is left in place."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated zip, pickle errors, ...
-        raise MKFError(f"checkpoint {path} is corrupt ({type(e).__name__}: {e})",
-                       f"delete it to restart this run from epoch 0 (`rm {path}`); other runs are unaffected") from None
 
 
 def evaluate(model: nn.Module, loader, autocast, num_classes: int) -> dict[str, float]:
@@ -117,21 +94,32 @@ def _progress(loader, enabled: bool, desc: str):
     return tqdm(loader, desc=desc, leave=False)
 
 
-def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | None = None,
-        step_hook: StepHook | None = None) -> dict:
-    """Train the run described by ``cfg`` in ``run_dir``; returns the result dict (also ``result.json``).
+@dataclass
+class Session:
+    """Everything one run trains with, set up by :func:`setup`."""
 
-    Args:
-        cfg: a config from :func:`mkf_utils.config.load_config`.
-        run_dir: the run's folder; an existing ``checkpoint.pt`` there is resumed.
-        source: the source model's state_dict for a transfer (``cfg.transfer``).
-        step_hook: called as ``step_hook(epoch, step)`` before every training step (tests use it to
-            interrupt a run).
-    """
-    run_dir = Path(run_dir)
-    rank, world, _ = dist_info()
-    rt = cfg.runtime
-    device = resolve_device(rt.device)
+    cfg: DictConfig
+    device: torch.device
+    amp: bool
+    rank: int
+    world: int
+    train_loader: object
+    test_loader: object
+    train_images: int
+    test_images: int
+    num_classes: int
+    model: nn.Module
+    report: TransferReport
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    loss_fn: nn.Module
+    net: nn.Module | None = None  # the model as trained: compiled and/or wrapped in DDP (see :func:`wrap`)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+
+
+def _init_runtime(rt: DictConfig, device: torch.device, world: int) -> None:
     if world > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -142,18 +130,24 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    amp = rt.amp == "bf16" or (rt.amp == "auto" and device.type == "cuda")
-    channels_last = rt.channels_last
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16) if amp else nullcontext()
 
+def setup(cfg: DictConfig, source: dict[str, torch.Tensor] | None = None) -> Session:
+    """Seed, data, loaders, model (with its transfer applied), optimiser, scheduler and loss for ``cfg``.
+
+    The seed is set before the model is built, so a net's random body depends on ``cfg.seed`` only (not on
+    its task or head): runs of one seed share their initialisation.
+    """
+    rank, world, _ = dist_info()
+    rt = cfg.runtime
+    device = resolve_device(rt.device)
+    _init_runtime(rt, device, world)
     random_seed(cfg.seed, rank)
     d = cfg.data
     train_data = load_dataset(d.name, True, d.split, d.root, d.download, d.per_class)
     test_data = load_dataset(d.name, False, d.split, d.root, d.download, d.test_per_class)
     num_classes = len(train_data.classes)
-    common = dict(image_size=d.image_size, workers=rt.workers, device=device, channels_last=channels_last,
+    common = dict(image_size=d.image_size, workers=rt.workers, device=device, channels_last=rt.channels_last,
                   rank=rank, world_size=world)
     train_loader = make_loader(train_data, d.batch_size, True, seed=cfg.seed, augment=d.augment, **common)
     test_loader = make_loader(test_data, rt.eval_batch_size, False, **common)
@@ -166,82 +160,122 @@ def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | 
     t = cfg.transfer
     report = apply_transfer(model, source, t.units, t.n, t.end, t.mode, t.bias, t.norm) if t.n else \
         TransferReport([], 0, total_params=sum(p.numel() for p in model.parameters()))
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    model.to(device, memory_format=torch.channels_last if rt.channels_last else torch.preserve_format)
     o = cfg.optim
     optimizer = create_optimizer_v2(model, opt=o.opt, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
     scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", num_epochs=o.epochs, warmup_epochs=o.warmup_epochs,
                                        warmup_lr=o.lr * 0.01, min_lr=o.min_lr, step_on_epochs=False,
                                        updates_per_epoch=len(train_loader))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=o.label_smoothing)
+    amp = rt.amp == "bf16" or (rt.amp == "auto" and device.type == "cuda")
+    return Session(cfg, device, amp, rank, world, train_loader, test_loader, len(train_data), len(test_data),
+                   num_classes, model, report, optimizer, scheduler,
+                   nn.CrossEntropyLoss(label_smoothing=o.label_smoothing))
 
-    history: list[dict] = []
-    start = 0
-    ckpt_path = run_dir / "checkpoint.pt"
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        try:
-            model.load_state_dict(ckpt["model"])
-        except RuntimeError as e:
-            raise MKFError(f"checkpoint {ckpt_path} does not fit the model ({str(e).splitlines()[0]})",
-                           f"delete it to restart this run (`rm {ckpt_path}`)") from None
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        history, start = ckpt["history"], ckpt["epoch"] + 1
-        _set_rng_state(ckpt["rng"])
 
-    net = torch.compile(model) if rt.compile else model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    show = rank == 0 and (sys.stderr.isatty() if rt.progress is None else rt.progress)
-    steps = len(train_loader)
-    for epoch in range(start, o.epochs):
-        train_loader.set_epoch(epoch)
-        net.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        tic = time.perf_counter()
-        for step, (x, y) in enumerate(_progress(train_loader, show, f"epoch {epoch + 1}/{o.epochs}")):
-            if step_hook is not None:
-                step_hook(epoch, step)
-            with autocast():
-                out = net(x)
-                loss = loss_fn(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step_update(epoch * steps + step + 1)
-            loss_sum += loss.detach()
-            correct += (out.detach().argmax(1) == y).sum()
-            seen += len(y)
-        train_time = time.perf_counter() - tic
-        if dist.is_initialized():
-            for t in (loss_sum, correct):
-                dist.all_reduce(t)
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum.item() / steps / world,
-               "train_top1": correct.item() / (seen * world),
-               **(evaluate(net, test_loader, autocast, num_classes)
-                  if (epoch + 1) % rt.eval_every == 0 or epoch + 1 == o.epochs else {}),
-               "train_img_s": seen * world / train_time, "epoch_time_s": time.perf_counter() - tic}
-        history.append(row)
-        if rank == 0:
-            atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                         "rng": _rng_state()}, ckpt_path)
-            atomic_write_text(pd.DataFrame(history).to_csv(index=False), run_dir / "metrics.csv")
+def resume(s: Session, folder: RunFolder) -> tuple[list[dict], int]:
+    """(metrics so far, first epoch to train): restored from the folder's checkpoint, or ([], 0)."""
+    ckpt = folder.load_checkpoint()
+    if ckpt is None:
+        return [], 0
+    try:
+        s.model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise MKFError(f"checkpoint {folder.checkpoint_file} does not fit the model ({str(e).splitlines()[0]})",
+                       f"delete it to restart this run (`rm {folder.checkpoint_file}`)") from None
+    s.optimizer.load_state_dict(ckpt["optimizer"])
+    s.scheduler.load_state_dict(ckpt["scheduler"])
+    _set_rng_state(ckpt["rng"])
+    return ckpt["history"], ckpt["epoch"] + 1
 
-    last = history[-1]
-    result = {"top1": last["top1"], **({"top5": last["top5"]} if "top5" in last else {}),
-              "test_loss": last["test_loss"], "train_top1": last["train_top1"], "epochs": o.epochs,
-              "num_classes": num_classes, "train_images": len(train_data), "test_images": len(test_data),
-              "n_units_total": report.n_units, "frozen_units": report.units, "frozen_params": report.frozen_params,
-              "total_params": report.total_params, "frozen_fraction": report.frozen_fraction,
-              "train_time_s": sum(r["epoch_time_s"] for r in history),
-              "device": str(device), "world_size": world, "provenance": provenance(device)}
-    if rank == 0:
-        atomic_save(model.state_dict(), run_dir / "model.pt")
-        atomic_write_text(json.dumps(result, indent=1), run_dir / "result.json")
-        ckpt_path.unlink(missing_ok=True)
+
+def wrap(s: Session) -> nn.Module:
+    """The model as trained: ``torch.compile`` d if asked, in DDP under torchrun."""
+    net = torch.compile(s.model) if s.cfg.runtime.compile else s.model
+    if s.world > 1:
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[s.device.index] if s.device.type == "cuda" else None)
+    return net
+
+
+def train_epoch(s: Session, epoch: int, step_hook: StepHook | None = None) -> dict:
+    """One epoch of training, then evaluation when due; the epoch's row of ``metrics.csv``."""
+    rt, epochs = s.cfg.runtime, s.cfg.optim.epochs
+    show = s.rank == 0 and (sys.stderr.isatty() if rt.progress is None else rt.progress)
+    steps = len(s.train_loader)
+    s.train_loader.set_epoch(epoch)
+    s.net.train()  # frozen norms stay in eval mode (mkf_utils.transfer.freeze_norm)
+    loss_sum = torch.zeros((), device=s.device)
+    correct = torch.zeros((), device=s.device, dtype=torch.long)
+    seen = 0
+    tic = time.perf_counter()
+    for step, (x, y) in enumerate(_progress(s.train_loader, show, f"epoch {epoch + 1}/{epochs}")):
+        if step_hook is not None:
+            step_hook(epoch, step)
+        with s.autocast():
+            out = s.net(x)
+            loss = s.loss_fn(out, y)
+        s.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        s.optimizer.step()
+        s.scheduler.step_update(epoch * steps + step + 1)
+        loss_sum += loss.detach()
+        correct += (out.detach().argmax(1) == y).sum()
+        seen += len(y)
+    train_time = time.perf_counter() - tic
+    if dist.is_initialized():
+        for t in (loss_sum, correct):
+            dist.all_reduce(t)
+    due = (epoch + 1) % rt.eval_every == 0 or epoch + 1 == epochs
+    return {"epoch": epoch + 1, "lr": s.optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum.item() / steps / s.world, "train_top1": correct.item() / (seen * s.world),
+            **(evaluate(s.net, s.test_loader, s.autocast, s.num_classes) if due else {}),
+            "train_img_s": seen * s.world / train_time, "epoch_time_s": time.perf_counter() - tic}
+
+
+def checkpoint(s: Session, folder: RunFolder, epoch: int, history: list[dict]) -> None:
+    """After an epoch: the checkpoint and ``metrics.csv`` (rank 0 only)."""
+    if s.rank == 0:
+        folder.save_checkpoint({"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
+                                "scheduler": s.scheduler.state_dict(), "epoch": epoch, "history": history,
+                                "rng": _rng_state()})
+        folder.write_metrics(history)
+
+
+def result(s: Session, history: list[dict]) -> dict:
+    """The run's result: final metrics, what was frozen, timings and provenance."""
+    last, r = history[-1], s.report
+    return {"top1": last["top1"], **({"top5": last["top5"]} if "top5" in last else {}),
+            "test_loss": last["test_loss"], "train_top1": last["train_top1"], "epochs": s.cfg.optim.epochs,
+            "num_classes": s.num_classes, "train_images": s.train_images, "test_images": s.test_images,
+            "n_units_total": r.n_units, "frozen_units": r.units, "frozen_params": r.frozen_params,
+            "total_params": r.total_params, "frozen_fraction": r.frozen_fraction,
+            "train_time_s": sum(h["epoch_time_s"] for h in history), "device": str(s.device), "world_size": s.world,
+            "provenance": provenance(s.device)}
+
+
+def fit(cfg: DictConfig, run_dir: str | Path, source: dict[str, torch.Tensor] | None = None,
+        step_hook: StepHook | None = None) -> dict:
+    """Train the run described by ``cfg`` in ``run_dir``; returns the result dict (also ``result.json``).
+
+    :func:`setup`, :func:`resume` from the folder's checkpoint, then :func:`train_epoch` and
+    :func:`checkpoint` per epoch, and the :func:`result`; the folder's files are :mod:`mkf_utils.runfolder`'s.
+
+    Args:
+        cfg: a config from :func:`mkf_utils.config.load_config`.
+        run_dir: the run's folder; an existing ``checkpoint.pt`` there is resumed.
+        source: the source model's state_dict for a transfer (``cfg.transfer``).
+        step_hook: called as ``step_hook(epoch, step)`` before every training step (tests use it to
+            interrupt a run).
+    """
+    folder = RunFolder(run_dir)
+    s = setup(cfg, source)
+    history, start = resume(s, folder)
+    s.net = wrap(s)
+    for epoch in range(start, cfg.optim.epochs):
+        history.append(train_epoch(s, epoch, step_hook))
+        checkpoint(s, folder, epoch, history)
+    out = result(s, history)
+    if s.rank == 0:
+        folder.finish(s.model.state_dict(), out)
     if dist.is_initialized():
         dist.barrier()
-    return result
+    return out

@@ -15,7 +15,6 @@ trajectory, as a change of seed would, though less).
 """
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ import torch
 from .config import load_config
 from .errors import MKFError
 from .provenance import provenance
+from .runfolder import RunFolder
 
 TOLERANCE = 0.03  # top-1, absolute, when the machine kind or thread count differs from the record's
 TIMING = ("epoch_time_s", "train_img_s")
@@ -53,10 +53,10 @@ def same_kind(recorded: dict, here: dict) -> bool:
 def compare(run_dir: Path, scratch: Path) -> dict:
     """The record in ``run_dir`` against the retrained run in ``scratch``: top-1s, whether every per-epoch
     metric is identical, whether the machine kind matched, and ``ok``."""
-    rec = json.loads((run_dir / "result.json").read_text())
-    new = json.loads((scratch / "result.json").read_text())
-    a = pd.read_csv(run_dir / "metrics.csv").drop(columns=list(TIMING), errors="ignore")
-    b = pd.read_csv(scratch / "metrics.csv").drop(columns=list(TIMING), errors="ignore")
+    recorded, retrained = RunFolder(run_dir), RunFolder(scratch)
+    rec, new = recorded.read_result(), retrained.read_result()
+    a = pd.read_csv(recorded.metrics_file).drop(columns=list(TIMING), errors="ignore")
+    b = pd.read_csv(retrained.metrics_file).drop(columns=list(TIMING), errors="ignore")
     identical = a.shape == b.shape and bool((a.to_numpy() == b.to_numpy()).all())
     kind = same_kind(rec.get("provenance", {}), new["provenance"])
     ok = identical and new["top1"] == rec["top1"] if kind else abs(new["top1"] - rec["top1"]) <= TOLERANCE
@@ -74,7 +74,7 @@ def retrain(store, rid: str, scratch: Path) -> dict:
     rec = store.result(rid)
     if rec is None:
         raise MKFError(f"run {rid} has no record in {store.root}", "pick a finished run (`mkf runs`)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(RunFolder(run_dir).config_file)
     source = store.source_of(cfg)
     if scratch.exists():
         shutil.rmtree(scratch)
@@ -95,9 +95,10 @@ def reproduce(store, rid: str) -> Path:
                        f"{check['recorded_on']}; here {provenance('cpu')['cpu']})",
                        "the engine or the machine changed what this run computes: check `git log mkf_utils`, "
                        "or delete the run's folder to retrain it and every run built on it")
-    (scratch / "model.pt").replace(run_dir / "model.pt")
+    weights = RunFolder(run_dir).weights_file
+    RunFolder(scratch).weights_file.replace(weights)
     shutil.rmtree(scratch)
-    return run_dir / "model.pt"
+    return weights
 
 
 def verify(store, k: int = 2, seed: int | None = None, runs: list[str] | None = None,

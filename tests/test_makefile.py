@@ -35,7 +35,7 @@ def test_notebook_targets_always_run(clone, target, notebook):
         out = subprocess.run(["make", "-n", target, "PROFILE=quick"], cwd=clone, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         assert "mkf profile quick" in out.stdout
-        assert f"papermill -k python3" in out.stdout and f"notebooks/{notebook}.ipynb" in out.stdout
+        assert "papermill -k python3" in out.stdout and f"notebooks/{notebook}.ipynb" in out.stdout
         assert "-p profile quick -p out_dir " in out.stdout and f"mv -f build/quick/{target}/out/* paper_figures/quick/" in out.stdout
 
 

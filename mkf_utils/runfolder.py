@@ -1,0 +1,102 @@
+"""The format of one run's folder, in one place: what each file holds, and how it is written and read.
+
+``<store>/<run id>/``:
+
+- ``config.yaml``: the run's config (written before training);
+- ``metrics.csv``: one row per finished epoch (rewritten atomically after each);
+- ``checkpoint.pt``: model, optimiser, scheduler, epoch, RNG states and metrics so far (atomic, after each
+  epoch; removed when the run finishes);
+- ``model.pt``: the final weights, a plain state_dict that loads into a stock timm model;
+- ``result.json``: the final numbers and provenance, written last: its presence marks a finished run.
+
+The record of a run is ``config.yaml``, ``metrics.csv`` and ``result.json`` (committed to git in ``runs/``);
+the weights are not. Every write goes to a temporary file renamed over the target, so a reader (or a
+killed writer) never leaves half a file; a file that is corrupt anyway is a one-line :class:`MKFError`.
+
+>>> import tempfile
+>>> f = RunFolder(tempfile.mkdtemp())
+>>> f.write_result({"top1": 0.5}); f.finished, f.read_result()
+(True, {'top1': 0.5})
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import MKFError
+
+RECORD = ("config.yaml", "metrics.csv", "result.json")  # committed; the weights are not
+
+
+def atomic_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename over ``path``: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    """One run's folder (see the module docstring for its files)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config_file = self.path / "config.yaml"
+        self.metrics_file = self.path / "metrics.csv"
+        self.checkpoint_file = self.path / "checkpoint.pt"
+        self.weights_file = self.path / "model.pt"
+        self.result_file = self.path / "result.json"
+
+    @property
+    def finished(self) -> bool:
+        return self.result_file.exists()
+
+    def write_config(self, cfg: DictConfig) -> None:
+        atomic_write_text(OmegaConf.to_yaml(cfg), self.config_file)
+
+    def write_metrics(self, history: list[dict]) -> None:
+        atomic_write_text(pd.DataFrame(history).to_csv(index=False), self.metrics_file)
+
+    def save_checkpoint(self, state: dict) -> None:
+        atomic_save(state, self.checkpoint_file)
+
+    def load_checkpoint(self) -> dict | None:
+        """The checkpoint to resume from, or None; a corrupt one raises :class:`MKFError` and is left in place."""
+        if not self.checkpoint_file.exists():
+            return None
+        try:
+            return torch.load(self.checkpoint_file, map_location="cpu", weights_only=False)
+        except Exception as e:  # truncated zip, pickle errors, ...
+            raise MKFError(f"checkpoint {self.checkpoint_file} is corrupt ({type(e).__name__}: {e})",
+                           f"delete it to restart this run from epoch 0 (`rm {self.checkpoint_file}`); other runs "
+                           "are unaffected") from None
+
+    def finish(self, weights: dict[str, torch.Tensor], result: dict) -> None:
+        """Write the final weights, then the result (which marks the run finished), then drop the checkpoint."""
+        atomic_save(weights, self.weights_file)
+        self.write_result(result)
+        self.checkpoint_file.unlink(missing_ok=True)
+
+    def write_result(self, result: dict) -> None:
+        atomic_write_text(json.dumps(result, indent=1), self.result_file)
+
+    def read_result(self) -> dict | None:
+        """The finished run's result, or None if it has not finished; a corrupt file raises :class:`MKFError`."""
+        if not self.result_file.exists():
+            return None
+        try:
+            return json.loads(self.result_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MKFError(f"the result of run {self.path.name} ({self.result_file}) is corrupt ({type(e).__name__})",
+                           f"delete {self.path} to retrain it (or restore it with `git checkout -- "
+                           f"{self.result_file}`)") from None
