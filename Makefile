@@ -13,7 +13,7 @@ NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([
 FIGURES := $(filter figure%,$(NOTEBOOKS))
 OUT := paper_figures/$(PROFILE)
 
-.PHONY: setup test test-unit verify figures lab benchmark clean $(NOTEBOOKS)
+.PHONY: setup test test-unit verify records figures lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -49,6 +49,11 @@ test-unit: $(STAMP)
 VERIFY_RUNS ?= 2
 verify: $(STAMP)
 	$(BIN)/mkf verify --runs $(VERIFY_RUNS)
+
+# Stage the record (config, metrics, result) of every finished run in runs/ for a commit; unfinished runs stay out.
+records:
+	@for d in runs/*/; do [ -f "$$d/result.json" ] && git add "$$d"config.yaml "$$d"metrics.csv "$$d"result.json; done; \
+	  echo "runs/: $$(git diff --cached --name-only -- runs | wc -l) record files staged"
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
