@@ -126,3 +126,14 @@ def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(out / "figure3.csv"))
     assert (figure3 / "figure3_paired.csv").read_text() == (out / "figure3_paired.csv").read_text()
     assert not list(records.glob("*/model.pt"))
+
+
+def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
+    out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store,
+                  study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}]})
+    df = pd.read_csv(out / "study.csv")
+    assert set(df.per_class) == {8, 16} and set(df.target[df.treatment != "base"]) == {"natural"}
+    assert len(df[df.treatment == "base"]) == 2 * 2 * 2  # 2 budgets x 2 architectures x 2 halves
+    bases = df[df.treatment == "base"].set_index(["architecture", "target", "per_class"]).top1
+    for r in df.itertuples():
+        assert r.base_top1 == bases[r.architecture, r.target, r.per_class]
