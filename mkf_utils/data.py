@@ -317,7 +317,8 @@ class FolderLoader:
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size,
             sampler=self.sampler if self.sampler is not None else range(rank, len(dataset), world_size),
-            num_workers=workers, pin_memory=torch.device(device).type == "cuda", drop_last=train, persistent_workers=workers > 0,
+            num_workers=workers, pin_memory=torch.device(device).type == "cuda", drop_last=train,
+            persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(seed))
         self.device, self.channels_last = torch.device(device), channels_last
 

@@ -152,9 +152,9 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
              execute: bool = True, workers: int | None = 1, threads: int | None = None) -> pd.DataFrame:
     """Run (or find) every planned run; one row per run: its labels, result and ``run_id``.
 
-    With ``workers`` None (one per core) or above 1, independent runs train in that many processes (:func:`mkf_utils.executor.run_parallel`;
-    the table is the same, run by run). With ``execute=False`` nothing is trained here: unfinished runs are
-    exported (:func:`export_pending`) for torchrun on GPU machines, and an :class:`MKFError` says how to
+    With ``workers`` None (one per core) or above 1, independent runs train in that many processes
+    (:func:`mkf_utils.executor.run_parallel`; the table is the same, run by run). With ``execute=False``
+    nothing is trained here: unfinished runs are exported (:func:`export_pending`) for torchrun on GPU machines, and an :class:`MKFError` says how to
     launch them.
     """
     if not execute:

@@ -8,8 +8,8 @@ trains (``mkf profile NAME`` checks a profile, and every notebook target runs th
 >>> P = load_profile("smoke")
 >>> list(P.architectures), list(P.figure5.architectures)
 (['ResNet-18', 'ResNet-34', 'ConvNeXt-atto'], ['ResNet-18', 'ResNet-34'])
->>> len(section_plan(P, "figure3"))
-10
+>>> len(section_plan(P, "figure3"))  # 2 nets x (2 bases + 3 treatments x 2 directions)
+16
 >>> load_profile("smoke", {"figure3": {"treatment": {}}})
 Traceback (most recent call last):
 ...
@@ -117,7 +117,8 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
                            f"define them under architectures or use some of: {', '.join(P.architectures)}")
         bad = [t for t in s.treatments if t not in TREATMENTS]
         if bad:
-            raise MKFError(f"malformed profile {label}: {sec}.treatments has {bad}", f"use some of: {', '.join(TREATMENTS)}")
+            raise MKFError(f"malformed profile {label}: {sec}.treatments has {bad}",
+                           f"use some of: {', '.join(TREATMENTS)}")
         if s.target is not None and s.target not in P.halves:
             raise MKFError(f"malformed profile {label}: {sec}.target '{s.target}' is not a half",
                            f"use one of: {', '.join(P.halves)}")

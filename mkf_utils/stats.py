@@ -144,8 +144,8 @@ def reading(paired: pd.DataFrame, at_full_depth: bool = True) -> list[str]:
     """Markdown lines reading ``paired`` (from :func:`paired_differences`): each comparison with its interval
     and verdict, and whether the setting can tell copied filters from random ones at all.
 
-    >>> p = pd.DataFrame({"architecture": "a", "direction": "A→B", "n": 4, "n_units": 4, "comparison": "AnB − random-frozen",
-    ...                   "mean": 0.05, "low": 0.01, "high": 0.09, "pairs": 3, "unpaired": 0, "level": 0.95}, index=[0])
+    >>> p = pd.DataFrame({"architecture": "a", "direction": "A→B", "n": 4, "n_units": 4,
+    ...                   "comparison": "AnB − random-frozen", "mean": 0.05, "low": 0.01, "high": 0.09, "pairs": 3, "unpaired": 0, "level": 0.95}, index=[0])
     >>> reading(p)[0]
     '- a, A→B, all 4 units: AnB − random-frozen +0.050 [+0.010, +0.090] (3 pairs): above zero.'
     """
