@@ -10,10 +10,10 @@ trains (``mkf profile NAME`` checks a profile, and every notebook target runs th
 (['ResNet-18', 'ResNet-34', 'ConvNeXt-atto'], ['ResNet-18', 'ResNet-34'])
 >>> len(section_plan(P, "figure3"))  # 2 nets x (2 bases + 3 treatments x 2 directions)
 16
->>> load_profile("smoke", {"figure3": {"treatment": {}}})
+>>> load_profile("smoke", {"figure3": {"treatment": {}}})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mkf_utils.errors.MKFError: malformed profile smoke: Key 'treatment' not in 'Section' (key figure3.treatment). Fix: fix the key or value; the schema is mkf_utils/profiles.py, the profiles are in configs/profiles/
+mkf_utils.errors.MKFError: malformed profile smoke: Key 'treatment' not in 'Section'. Did you mean: 'treatments'? ...
 """
 from __future__ import annotations
 
