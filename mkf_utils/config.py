@@ -24,7 +24,10 @@ from .transfer import BIAS_OPTIONS, ENDS, MODES, NORM_OPTIONS
 from .units import UNIT_KINDS
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
-ID_VERSION = 1  # bump when a change to the engine makes old runs incomparable
+ID_VERSION = 1
+# Fields added after run records were first committed, with the defaults that reproduce the older behaviour:
+# left out of a run's identity while at that default, so adding a field never orphans the records.
+LATER_FIELDS = {"data.test_flip": False, "optim.sched": "cosine", "optim.decay_power": 1.0}  # bump when a change to the engine makes old runs incomparable
 
 
 @dataclass
@@ -44,6 +47,7 @@ class DataConfig:
     test_per_class: Optional[int] = None  # first N held-out images of each class (None: all)
     image_size: int = 224  # crop size for imagefolder data; in-memory data keeps its own size
     augment: bool = True
+    test_flip: bool = False  # evaluate on each test image and its mirror image, logits averaged
     batch_size: int = 128
     download: bool = False
 
@@ -58,6 +62,8 @@ class OptimConfig:
     warmup_epochs: float = 1.0
     min_lr: float = 0.0
     label_smoothing: float = 0.0
+    sched: str = "cosine"  # any timm scheduler: cosine, poly (with optim.decay_power 1: linear decay), step, ...
+    decay_power: float = 1.0  # for sched=poly
 
 
 @dataclass
@@ -170,11 +176,16 @@ def file_digest(path: Path) -> str:
 def identity(cfg: DictConfig) -> dict:
     """The part of ``cfg`` that defines the result, as plain data: all but ``runtime`` and where the data
     lives (``data.root``, ``data.download``), so a run store moves between machines. A transfer source
-    given as a file enters by its content's SHA-256, not its path; a run id enters as it is."""
+    given as a file enters by its content's SHA-256, not its path; a run id enters as it is. Fields in
+    :data:`LATER_FIELDS` enter only when they differ from their default."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain.pop("runtime", None)
     for key in ("root", "download"):
         plain["data"].pop(key, None)
+    for key, default in LATER_FIELDS.items():
+        section, name = key.split(".")
+        if plain[section].get(name) == default:
+            del plain[section][name]
     source = plain["transfer"].get("source")
     if source and not RUN_ID.fullmatch(source) and Path(source).expanduser().is_file():
         plain["transfer"]["source"] = file_digest(Path(source).expanduser())  # by content, not by path

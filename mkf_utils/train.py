@@ -67,14 +67,17 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def evaluate(model: nn.Module, loader, autocast, num_classes: int) -> dict[str, float]:
-    """Top-1 (and top-5 when K > 5) accuracy and mean loss on ``loader``, summed over ranks."""
+def evaluate(model: nn.Module, loader, autocast, num_classes: int, flip: bool = False) -> dict[str, float]:
+    """Top-1 (and top-5 when K > 5) accuracy and mean loss on ``loader``, summed over ranks; with ``flip``
+    the logits of each image and of its mirror image are averaged (flip test-time augmentation)."""
     model.eval()
     k = min(5, num_classes)
     sums = torch.zeros(4, dtype=torch.float64, device=next(model.parameters()).device)  # loss, top1, top5, n
     with torch.no_grad(), autocast():
         for x, y in loader:
             out = model(x).float()
+            if flip:
+                out = (out + model(x.flip(3)).float()) / 2
             top = out.topk(k, dim=1).indices
             sums += torch.stack([nn.functional.cross_entropy(out, y, reduction="sum"), (top[:, 0] == y).sum(),
                                  (top == y[:, None]).any(1).sum(), torch.tensor(len(y), device=y.device)]).double()
@@ -163,9 +166,9 @@ def setup(cfg: DictConfig, source: dict[str, torch.Tensor] | None = None) -> Ses
     model.to(device, memory_format=torch.channels_last if rt.channels_last else torch.preserve_format)
     o = cfg.optim
     optimizer = create_optimizer_v2(model, opt=o.opt, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
-    scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", num_epochs=o.epochs, warmup_epochs=o.warmup_epochs,
-                                       warmup_lr=o.lr * 0.01, min_lr=o.min_lr, step_on_epochs=False,
-                                       updates_per_epoch=len(train_loader))
+    scheduler, _ = create_scheduler_v2(optimizer, sched=o.sched, num_epochs=o.epochs, warmup_epochs=o.warmup_epochs,
+                                       warmup_lr=o.lr * 0.01, min_lr=o.min_lr, decay_rate=o.decay_power,
+                                       step_on_epochs=False, updates_per_epoch=len(train_loader))
     amp = rt.amp == "bf16" or (rt.amp == "auto" and device.type == "cuda")
     return Session(cfg, device, amp, rank, world, train_loader, test_loader, len(train_data), len(test_data),
                    num_classes, model, report, optimizer, scheduler,
@@ -227,7 +230,7 @@ def train_epoch(s: Session, epoch: int, step_hook: StepHook | None = None) -> di
     due = (epoch + 1) % rt.eval_every == 0 or epoch + 1 == epochs
     return {"epoch": epoch + 1, "lr": s.optimizer.param_groups[0]["lr"],
             "train_loss": loss_sum.item() / steps / s.world, "train_top1": correct.item() / (seen * s.world),
-            **(evaluate(s.net, s.test_loader, s.autocast, s.num_classes) if due else {}),
+            **(evaluate(s.net, s.test_loader, s.autocast, s.num_classes, s.cfg.data.test_flip) if due else {}),
             "train_img_s": seen * s.world / train_time, "epoch_time_s": time.perf_counter() - tic}
 
 
