@@ -27,7 +27,7 @@ RUN_ID = re.compile(r"[0-9a-f]{12}")
 ID_VERSION = 1
 # Fields added after run records were first committed, with the defaults that reproduce the older behaviour:
 # left out of a run's identity while at that default, so adding a field never orphans the records.
-LATER_FIELDS = {"data.test_flip": False, "optim.sched": "cosine", "optim.decay_power": 1.0}  # bump when a change to the engine makes old runs incomparable
+LATER_FIELDS = {"optim.sched": "cosine", "optim.decay_power": 1.0}  # bump when a change to the engine makes old runs incomparable
 
 
 @dataclass
@@ -47,7 +47,6 @@ class DataConfig:
     test_per_class: Optional[int] = None  # first N held-out images of each class (None: all)
     image_size: int = 224  # crop size for imagefolder data; in-memory data keeps its own size
     augment: bool = True
-    test_flip: bool = False  # evaluate on each test image and its mirror image, logits averaged
     batch_size: int = 128
     download: bool = False
 

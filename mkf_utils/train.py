@@ -230,7 +230,7 @@ def train_epoch(s: Session, epoch: int, step_hook: StepHook | None = None) -> di
     due = (epoch + 1) % rt.eval_every == 0 or epoch + 1 == epochs
     return {"epoch": epoch + 1, "lr": s.optimizer.param_groups[0]["lr"],
             "train_loss": loss_sum.item() / steps / s.world, "train_top1": correct.item() / (seen * s.world),
-            **(evaluate(s.net, s.test_loader, s.autocast, s.num_classes, s.cfg.data.test_flip) if due else {}),
+            **(evaluate(s.net, s.test_loader, s.autocast, s.num_classes) if due else {}),
             "train_img_s": seen * s.world / train_time, "epoch_time_s": time.perf_counter() - tic}
 
 
@@ -244,9 +244,11 @@ def checkpoint(s: Session, folder: RunFolder, epoch: int, history: list[dict]) -
 
 
 def result(s: Session, history: list[dict]) -> dict:
-    """The run's result: final metrics, what was frozen, timings and provenance."""
+    """The run's result: final metrics (and top-1 with flip test-time augmentation, which changes no
+    weight), what was frozen, timings and provenance."""
     last, r = history[-1], s.report
-    return {"top1": last["top1"], **({"top5": last["top5"]} if "top5" in last else {}),
+    flip = evaluate(s.net, s.test_loader, s.autocast, s.num_classes, flip=True)
+    return {"top1": last["top1"], **({"top5": last["top5"]} if "top5" in last else {}), "top1_flip": flip["top1"],
             "test_loss": last["test_loss"], "train_top1": last["train_top1"], "epochs": s.cfg.optim.epochs,
             "num_classes": s.num_classes, "train_images": s.train_images, "test_images": s.test_images,
             "n_units_total": r.n_units, "frozen_units": r.units, "frozen_params": r.frozen_params,
