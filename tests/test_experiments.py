@@ -81,3 +81,4 @@ def test_pending_runs_are_exported_for_torchrun(tmp_path):
     assert sum("torchrun" in line for line in script) == 8
     first = sorted((tmp_path / "pending").glob("*.yaml"))[0]
     assert first.name.endswith(f"{run_id(plan[0].config)}.yaml")  # a base comes first
+

@@ -71,9 +71,18 @@ def test_finished_run_is_found_not_recomputed(store):
 
 
 def test_checkpoint_loads_into_plain_timm_model(store):
+    """The saved weights are a stock timm state_dict: a plain timm model with them computes what ours does."""
+    from mkf_utils.models import create_model
+
     res = store.run(tiny_config("optim.epochs=1"))
-    model = timm.create_model("convnext_atto", num_classes=res["num_classes"])
-    model.load_state_dict(torch.load(store.path(res["run_id"]) / "model.pt", weights_only=True))
+    sd = torch.load(store.path(res["run_id"]) / "model.pt", weights_only=True)
+    plain = timm.create_model("convnext_atto", num_classes=res["num_classes"])
+    plain.load_state_dict(sd)
+    ours = create_model("convnext_atto", res["num_classes"], stem_stride=2)
+    ours.load_state_dict(sd)
+    ours.stem[0].stride, ours.stem[0].padding = plain.stem[0].stride, plain.stem[0].padding  # stock stem again
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(plain.eval()(x), ours.eval()(x))
 
 
 def test_transfer_run_freezes_source_filters(store):
