@@ -1,7 +1,7 @@
 """``mkf``: train a run, list transfer units, splits and the run store.
 
     mkf train configs/quick.yaml --set model.name=convnext_atto transfer.n=4
-    mkf units convnext_atto --kind depthwise
+    mkf units convnext_atto --kind depthwise --stem-stride 2 --image-size 32
     mkf splits show imagenet-manmade
     mkf runs
     mkf profile evidence
@@ -33,13 +33,17 @@ def _train(args: argparse.Namespace) -> None:
 
 def _units(args: argparse.Namespace) -> None:
     from .models import create_model
-    from .units import transfer_units
+    from .units import map_sizes, transfer_units
 
     model = create_model(args.model, 10, args.stem_stride)
     units = transfer_units(model, args.kind)
     if not units:
         raise MKFError(f"{args.model} has no '{args.kind}' units", "try --kind conv or --kind block")
-    print("\n".join(units))
+    if args.image_size is None:
+        print("\n".join(units))
+        return
+    sizes = map_sizes(model, args.kind, args.image_size)
+    print("\n".join(f"{u}\t{'x'.join(map(str, sizes[u]))}" for u in units))
 
 
 def _splits(args: argparse.Namespace) -> None:
@@ -105,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--kind", default="depthwise", help="depthwise | pointwise | conv | block")
     p.add_argument("--stem-stride", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=None, help="also print the map size each unit reads")
     p.set_defaults(fn=_units)
     p = sub.add_parser("splits", help="list class splits, or `show NAME`")
     p.add_argument("action", nargs="?", choices=["show"])

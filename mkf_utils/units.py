@@ -114,3 +114,17 @@ def following_norms(model: nn.Module, units: list[str], calls: list[Call] | None
 
 def _is_norm(m: nn.Module) -> bool:
     return isinstance(m, NORM_TYPES) or "norm" in type(m).__name__.lower()
+
+
+def map_sizes(model: nn.Module, kind: str = "depthwise", image_size: int = 32) -> dict[str, tuple[int, int]]:
+    """The spatial size (H, W) of the map each unit reads, for ``image_size`` px inputs. A k x k filter on a
+    map smaller than k only ever meets its central taps (on 1x1, only the centre one).
+
+    >>> from mkf_utils.models import create_model
+    >>> sizes = map_sizes(create_model("convnext_atto", 10, stem_stride=2), "depthwise", 32)
+    >>> sizes["stages.0.blocks.0.conv_dw"], sizes["stages.3.blocks.1.conv_dw"]
+    ((16, 16), (2, 2))
+    """
+    calls = trace(model, image_size)
+    units = set(transfer_units(model, kind, calls))
+    return {c.name: tuple(c.input.shape[-2:]) for c in calls if c.name in units and c.input is not None}
