@@ -67,6 +67,10 @@ class RunStore:
         """The result of finished run ``rid``, or None."""
         return RunFolder(self.path(rid)).read_result()
 
+    def metrics(self, rid: str) -> pd.DataFrame:
+        """Run ``rid``'s per-epoch metrics (``metrics.csv``), with its ``run_id``."""
+        return pd.read_csv(RunFolder(self.path(rid)).metrics_file).assign(run_id=rid)
+
     def load_source(self, source: str) -> dict[str, torch.Tensor]:
         """A state_dict from a finished run id in this store, or from a file path.
 
