@@ -58,7 +58,8 @@ class RunStore:
     def default(cls, root: str | Path | None = None) -> "RunStore":
         """The store at ``root``; if None, at ``$MKF_STORE``, else the repository's ``runs/`` (whose run
         records are committed; tests and nbval point ``MKF_STORE`` at a temporary folder)."""
-        return cls(root or os.environ.get("MKF_STORE") or REPO / "runs")
+        checkout = REPO / "runs" if (REPO / "pyproject.toml").exists() else Path("runs")  # else: installed, use ./runs
+        return cls(root or os.environ.get("MKF_STORE") or checkout)
 
     def path(self, rid: str) -> Path:
         return self.root / rid
