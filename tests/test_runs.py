@@ -300,3 +300,45 @@ def test_flip_evaluation_averages_an_image_and_its_mirror():
     flipped = evaluate(model, [(x, y)], nullcontext, 3, flip=True)
     assert flipped == evaluate(model, [(x.flip(3), y)], nullcontext, 3, flip=True)  # mirror-symmetric by design
     assert flipped["test_loss"] != evaluate(model, [(x, y)], nullcontext, 3)["test_loss"]
+
+
+def test_result_records_its_provenance(store):
+    res = store.run(tiny_config("optim.epochs=1"))
+    p = json.loads((store.path(res["run_id"]) / "result.json").read_text())["provenance"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    if head.returncode == 0:
+        assert p["code_revision"] == head.stdout.strip() and isinstance(p["code_dirty"], bool)
+    assert p["threads"] == torch.get_num_threads() and p["torch"] == torch.__version__
+    assert p["timm"] == timm.__version__ and p["device"] == "cpu" and p["cpu"]
+
+
+def _plan_in_process(root, splits, queue):
+    from mkf_utils.experiments import ab_plan, run_plan
+
+    archs = {"ConvNeXt-atto": {"model": {"name": "convnext_atto", "stem_stride": 2}, "units": "depthwise"}}
+    common = {"data": {"name": "synthetic", "per_class": 32, "batch_size": 32}, "optim": {"epochs": 1}}
+    plan = ab_plan(archs, {"A": splits[0], "B": splits[1]}, {}, [0], common)
+    queue.put(run_plan(plan, RunStore(root), log=None).to_dict("records"))
+
+
+@pytest.mark.integration
+def test_two_overlapping_plans_train_each_run_once(tmp_path):
+    """Two processes run plans that share a base: it is trained once (the other reads its result, timings
+    and all), and every run has exactly one folder."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    plans = [("random-a:0", "random-b:0"), ("random-b:0", "random-a:1")]
+    procs = [ctx.Process(target=_plan_in_process, args=(tmp_path, s, queue)) for s in plans]
+    for p in procs:
+        p.start()
+    tables = [queue.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    rows = {}
+    for table in tables:
+        for r in table:
+            rows.setdefault(r["run_id"], []).append(r)
+    shared = [rs for rs in rows.values() if len(rs) == 2]
+    same = [{k: r[k] for k in ("top1", "train_time_s", "code_revision")} for r in shared[0]] if shared else []
+    assert len(shared) == 1 and same[0] == same[1]  # the same result and training time: trained once
+    assert len(rows) == 3 and len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3
