@@ -33,7 +33,7 @@ def test_mistakes_are_one_line_errors(overrides, message):
 
 def test_cli_check_and_unknown_profile(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((PROFILES / "smoke.yaml").read_text().replace("batch_size: 64", "batchsize: 64"))
+    bad.write_text((PROFILES / "smoke.yaml").read_text().replace("batch_size:", "batchsize:"))
     run = lambda *a: subprocess.run([sys.executable, "-m", "mkf_utils.cli", "profile", *a], capture_output=True,
                                     text=True)
     out = run(str(bad))
