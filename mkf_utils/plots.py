@@ -84,6 +84,11 @@ def paired_panel(paired: pd.DataFrame, title: str) -> alt.FacetChart:
         column=alt.Column("comparison:N", title=None)).properties(title=title)
 
 
+def dash(field: str, title: str) -> alt.StrokeDash:
+    """A stroke-dash encoding whose legend draws line dashes (not dots)."""
+    return alt.StrokeDash(field, title=title, legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black"))
+
+
 def _axis_title(y: str) -> str:
     return {"rel_ratio": "top-1 / base top-1", "rel_diff": "top-1 − base top-1 (mean of both directions)",
             "frozen_fraction": "share of parameters frozen"}[y]
@@ -112,7 +117,7 @@ def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.Data
     data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
     x = alt.X("rel_depth:Q", title=x_title, scale=alt.Scale(domain=[0, 1]))
     enc = dict(x=x, color=alt.Color("architecture:N", title="architecture"),
-               strokeDash=alt.StrokeDash("treatment:N", title="treatment", legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black")))
+               strokeDash=dash("treatment:N", "treatment"))
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
                alt.Tooltip("frozen_fraction:Q", format=".3f")]
     base = alt.Chart(data)
