@@ -40,8 +40,11 @@ $(NOTEBOOKS): | $(STAMP)
 figures: $(FIGURES)
 
 # Tests and nbval use a temporary run store: they never read or write the committed records in runs/.
+# One pytest worker per core (pytest-xdist), one thread each; a module's tests (a notebook's cells) stay together.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest --doctest-modules mkf_utils tests --nbval-lax notebooks
+	MKF_STORE=$$(mktemp -d) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope \
+	  --doctest-modules mkf_utils tests --nbval-lax notebooks
 
 test-unit: $(STAMP)
 	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
