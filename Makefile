@@ -1,4 +1,4 @@
-# make figure3 | make figures | make study | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
+# make figure3 | make figures | make study | make plan | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -13,7 +13,7 @@ NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([
 FIGURES := $(filter figure%,$(NOTEBOOKS))
 OUT := paper_figures/$(PROFILE)
 
-.PHONY: setup test test-unit verify records figures lab benchmark clean $(NOTEBOOKS)
+.PHONY: setup test test-unit plan verify records figures lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -48,6 +48,13 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
+
+# Train the missing runs of one section of the profile (bases and all-units runs seed by seed, then partial depths),
+# without building the figure: for long profiles, run it in the background and `make records` as runs finish.
+# `.venv/bin/mkf plan PROFILE SECTION --list` counts what is recorded and lists what is missing.
+SECTION ?= figure3
+plan: $(STAMP)
+	$(BIN)/mkf plan $(PROFILE) $(SECTION)
 
 # Retrain VERIFY_RUNS recorded runs drawn at random and compare them with their records (exit 1 on drift).
 VERIFY_RUNS ?= 2

@@ -5,12 +5,14 @@
     mkf splits show imagenet-manmade
     mkf runs
     mkf profile evidence
+    mkf plan evidence figure3 --list
     mkf verify --runs 2
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import sys
 
 from .errors import MKFError
@@ -97,6 +99,29 @@ def _profile(args: argparse.Namespace) -> None:
     print(f"profile {args.name}: " + ", ".join(f"{sec} {n} runs" for sec, n in counts.items()))
 
 
+def _plan(args: argparse.Namespace) -> None:
+    from .config import run_id
+    from .experiments import run_plan
+    from .profiles import load_profile, section_plan
+    from .runs import RunStore
+
+    P = load_profile(args.profile)
+    # the runs that decide the paired comparisons first (bases and all units frozen), seed by seed; then the
+    # partial depths, seed by seed (a stable sort: bases stay before their transfers)
+    plan = sorted(section_plan(P, args.section), key=lambda p: (0 < p.labels["n"] < p.labels["n_units"],
+                                                                p.labels["seed"]))
+    store = RunStore.default(args.store)
+    missing = [p for p in plan if store.result(run_id(p.config)) is None]
+    print(f"{Path(args.profile).name} {args.section}: {len(plan) - len(missing)} of {len(plan)} runs recorded in {store.root}")
+    if args.list:
+        for p in missing:
+            lab = p.labels
+            print(f"  missing {run_id(p.config)}  {lab['architecture']} {lab['treatment']} {lab['direction']} "
+                  f"n={lab['n']} seed={lab['seed']}")
+        return
+    run_plan(plan, store, workers=args.workers or P.run_workers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mkf", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -121,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
     p.add_argument("name")
     p.set_defaults(fn=_profile)
+    p = sub.add_parser("plan", help="train the missing runs of a profile's section, seed by seed (or --list them)")
+    p.add_argument("profile", help="configs/profiles/NAME.yaml or a path")
+    p.add_argument("section", help="figure3 | figure4 | figure5 | study")
+    p.add_argument("--list", action="store_true", help="only count the recorded runs and list the missing ones")
+    p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: the profile's run_workers, "
+                   "else one per core)")
+    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
+    p.set_defaults(fn=_plan)
     p = sub.add_parser("verify", help="retrain recorded runs drawn at random and compare them with their records")
     p.add_argument("--runs", type=int, default=2, help="how many runs to draw (default 2)")
     p.add_argument("--seed", type=int, default=None, help="seed of the draw (default: a new draw each time)")

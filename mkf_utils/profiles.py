@@ -19,15 +19,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .config import ModelConfig, load_config
+from .config import ModelConfig, load_config, run_id
 from .errors import MKFError
-from .experiments import TREATMENTS, Planned, ab_plan, budget_plan
+from .experiments import BUDGET_KEYS, TREATMENTS, Planned, ab_plan, budget_plan
 from .provenance import REPO
+
+if TYPE_CHECKING:
+    from .runs import RunStore
 
 PROFILES = REPO / "configs" / "profiles"
 SECTIONS = ("figure3", "figure4", "figure5", "study")
@@ -158,14 +161,34 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     return ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
 
 
+def recorded(plan: list[Planned], store: RunStore) -> list[Planned]:
+    """The runs of ``plan`` recorded in ``store`` whose base on the target half is recorded too (what a figure
+    in progress can show: every run beside the base it is measured against)."""
+    done = [p for p in plan if store.result(run_id(p.config)) is not None]
+    key = lambda lab: (lab["architecture"], lab["target"], lab["seed"], *(lab.get(k) for k in BUDGET_KEYS))
+    bases = {key(p.labels) for p in done if p.labels["treatment"] == "base"}
+    return [p for p in done if key(p.labels) in bases]
+
+
+def progress(shown: int, planned: int) -> str:
+    """A line for a figure that shows only part of its plan ('' when it shows all of it).
+
+    >>> progress(27, 72)
+    'In progress: the 27 of 72 planned runs recorded so far; the rest are not shown.'
+    """
+    return "" if shown >= planned else (f"In progress: the {shown} of {planned} planned runs recorded so far; "
+                                        "the rest are not shown.")
+
+
 def _arch_label(name: str, spec: DictConfig) -> str:
     m = spec.model
     stem = "stock stem" if m.stem_stride is None else f"stem stride {m.stem_stride}"
     return f"{name} ({m.name}, {stem}{', ' + spec.note if spec.note else ''}, {spec.units} units)"
 
 
-def subtitle(P: DictConfig, name: str) -> list[str]:
-    """Lines describing what section ``name`` of ``P`` computed, built from the settings themselves."""
+def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | None = None) -> list[str]:
+    """Lines describing what section ``name`` of ``P`` computed, built from the settings themselves; with
+    ``shown`` of ``planned`` runs, a last line says the figure is in progress (:func:`progress`)."""
     s = section(P, name)
     cfg = load_config(overrides=common(P))
     d, o = cfg.data, cfg.optim
@@ -175,7 +198,8 @@ def subtitle(P: DictConfig, name: str) -> list[str]:
     budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if name != "study" else "budgets below"
     return [f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).",
-            "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."]
+            "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."
+            ] + ([progress(shown, planned)] if shown is not None and shown < planned else [])
 
 
 def check(name: str | Path) -> dict[str, int]:

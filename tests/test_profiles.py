@@ -57,3 +57,31 @@ def test_subtitles_come_from_the_settings():
     text = " ".join(subtitle(P, "figure3"))
     assert "7 epochs" in text and "3 seeds (3, 4, 5)" in text and "200 train" in text
     assert "ResNet-18 (resnet18, stem stride 2, conv units)" in text
+
+
+def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
+    """`mkf plan` lists a section's missing runs (bases and all-units runs seed by seed, then partial depths),
+    trains them, and afterwards finds them all recorded."""
+    from omegaconf import OmegaConf
+
+    from mkf_utils.cli import main
+
+    P = OmegaConf.load(PROFILES / "smoke.yaml")
+    P.data = {"name": "synthetic", "root": None, "per_class": 16, "test_per_class": 8}
+    P.halves = {"man-made": "random-a:0", "natural": "random-b:0"}
+    P.seeds = [0, 1]
+    P.figure3 = {"architectures": ["ConvNeXt-atto"], "treatments": {"AnB": [0.5, 1.0]}, "target": "natural"}
+    path = tmp_path / "tiny.yaml"
+    OmegaConf.save(P, path)
+    args = [str(path), "figure3", "--store", str(tmp_path / "runs")]
+    assert main(["plan", *args, "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("tiny.yaml figure3: 0 of 8 runs recorded")
+    order = [(line.split()[3], line.split()[-2], line.split()[-1]) for line in lines[1:]]
+    assert order == [("base", "n=0", "seed=0"), ("base", "n=0", "seed=0"), ("AnB", "n=12", "seed=0"),
+                     ("base", "n=0", "seed=1"), ("base", "n=0", "seed=1"), ("AnB", "n=12", "seed=1"),
+                     ("AnB", "n=6", "seed=0"), ("AnB", "n=6", "seed=1")]
+    assert main(["plan", *args, "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["plan", *args, "--list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"tiny.yaml figure3: 8 of 8 runs recorded in {tmp_path / 'runs'}"]
