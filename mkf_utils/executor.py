@@ -1,8 +1,8 @@
 """Run the independent runs of a plan in parallel worker processes on one machine.
 
-Small CPU runs do not use many threads well: measured on this project's 2-core machine, two processes
-with one thread each train ConvNeXt-atto at 1.44x the images per second of one process with two threads
-(ResNet-18: 1.04x). So :func:`run_parallel` starts ``workers`` processes with ``threads`` threads each
+Small CPU runs do not use many threads well: measured on this project's 2-core machine with
+``benchmarks/workers.py``, two processes with one thread each train ResNet-18 (stock stem, 32 px) at 1.48x
+the images per second of one process with two threads, and ConvNeXt-atto (stem stride 2) at 1.28x. So :func:`run_parallel` starts ``workers`` processes with ``threads`` threads each
 (default: one worker per core, one thread each) and hands them runs in plan order; a transfer waits for
 its source run when that run is in the plan. Workers go through the run store, so its locks keep two
 processes (or two plans) from training one run twice, and a finished run is read, not retrained.
