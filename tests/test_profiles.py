@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from mkf_utils.errors import MKFError
-from mkf_utils.profiles import PROFILES, check, load_profile, section_plan, subtitle
+from mkf_utils.profiles import PROFILES, check, load_profile, progress, section_plan, subtitle
 
 pytestmark = pytest.mark.unit
 
@@ -53,10 +53,13 @@ def test_an_architecture_is_defined_once_and_sections_share_its_runs():
 
 
 def test_subtitles_come_from_the_settings():
-    P = load_profile("quick", {"optim": {"epochs": 7}, "seeds": [3, 4, 5]})
+    P = load_profile("quick", {"optim": {"epochs": 7}, "seeds": [3, 4, 5], "data": {"per_class": 123},
+                               "architectures": {"ResNet-18": {"model": {"stem_stride": 2}}}})
     text = " ".join(subtitle(P, "figure3"))
-    assert "7 epochs" in text and "3 seeds (3, 4, 5)" in text and "200 train" in text
-    assert "ResNet-18 (resnet18, stem stride 2, conv units)" in text
+    assert "7 epochs" in text and "3 seeds (3, 4, 5)" in text and "123 train" in text
+    assert "ResNet-18 (resnet18, stem stride 2, conv units)" in text and "In progress" not in text
+    assert subtitle(P, "figure3", 27, 72)[-1] == progress(27, 72) != ""
+    assert subtitle(P, "figure3", 72, 72) == subtitle(P, "figure3")
 
 
 def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
