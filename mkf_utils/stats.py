@@ -1,8 +1,8 @@
 """Paired statistics of transfer tables: differences between treatments, paired by seed, with t intervals.
 
-Runs of one seed share their initialisation (a net's random body depends on its seed, not on its task or
-head; see :mod:`mkf_utils.models`), so AnB, random-frozen and the base of one seed differ only in what was
-copied or trained. Pairing by seed removes that shared variation. :func:`paired_differences` reports,
+Runs of one seed trained on one half start from the same random net (the seed is set before the model is
+built; :func:`mkf_utils.train.setup`), so AnB, BnB, random-frozen and the base of one seed and target differ
+only in what was copied or trained. Pairing by seed removes that shared variation. :func:`paired_differences` reports,
 per architecture, direction and depth n, the mean of the paired differences, its 95% t interval and the
 number of pairs; :func:`verdict` reads an interval (never a pooled sd).
 

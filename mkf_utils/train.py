@@ -138,8 +138,9 @@ def _init_runtime(rt: DictConfig, device: torch.device, world: int) -> None:
 def setup(cfg: DictConfig, source: dict[str, torch.Tensor] | None = None) -> Session:
     """Seed, data, loaders, model (with its transfer applied), optimiser, scheduler and loss for ``cfg``.
 
-    The seed is set before the model is built, so a net's random body depends on ``cfg.seed`` only (not on
-    its task or head): runs of one seed share their initialisation.
+    The seed is set before the model is built, so runs of one seed with the same number of classes (the base,
+    AnB, BnB and random-frozen into one half) start from the same random net. The head's size changes the
+    random draws before timm re-initialises the body, so the other half's base starts from another net.
     """
     rank, world, _ = dist_info()
     rt = cfg.runtime

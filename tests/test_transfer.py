@@ -109,3 +109,25 @@ def test_bad_transfers_name_the_fix():
     with pytest.raises(MKFError, match="unknown transfer.mode"):
         apply_transfer(create_model("convnext_atto", 6), _source(), n=1, mode="freeze")
     assert select_units(list("abcd"), 0) == []
+
+
+def test_runs_of_one_seed_and_target_start_from_one_init():
+    """Base, AnB, BnB and random-frozen nets trained on one half with one seed start from the same random
+    net, so paired differences compare only what was copied or trained. The head's size is drawn before
+    timm re-initialises the body, so nets with another class count (the other half's base) start elsewhere."""
+    from conftest import tiny_config
+    from mkf_utils.train import setup
+
+    init = lambda *o: setup(tiny_config("data.split=random-b:0", *o)).model.state_dict()
+    base = init("seed=3")
+    frozen = init("seed=3", "transfer.mode=random-freeze", "transfer.units=depthwise", "transfer.n=12")
+    assert base.keys() == frozen.keys() and all(torch.equal(base[k], frozen[k]) for k in base)
+    other_seed = init("seed=4")
+    assert not torch.equal(base["stages.0.blocks.0.conv_dw.weight"], other_seed["stages.0.blocks.0.conv_dw.weight"])
+    from timm.utils import random_seed
+
+    bodies = []
+    for classes in (4, 6):
+        random_seed(3, 0)
+        bodies.append(create_model("convnext_atto", classes, 2).stages[0].blocks[0].conv_dw.weight)
+    assert not torch.equal(*bodies)
