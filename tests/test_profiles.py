@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from mkf_utils.errors import MKFError
-from mkf_utils.profiles import PROFILES, check, load_profile, progress, section_plan, subtitle
+from mkf_utils.config import run_id
+from mkf_utils.profiles import PROFILES, check, load_profile, progress, recorded, section_plan, subtitle
+from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +90,12 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plan", *args, "--list"]) == 0
     assert capsys.readouterr().out.splitlines() == [f"tiny.yaml figure3: 8 of 8 runs recorded in {tmp_path / 'runs'}"]
+    # a figure in progress shows recorded runs beside their base: without seed 1's base on the natural half,
+    # seed 1's transfers into it are left out too
+    store = RunStore(tmp_path / "runs")
+    plan = section_plan(load_profile(path), "figure3")
+    gone = next(p for p in plan if p.labels["treatment"] == "base" and p.labels["target"] == "natural"
+                and p.labels["seed"] == 1)
+    (store.path(run_id(gone.config)) / "result.json").unlink()
+    shown = {(p.labels["treatment"], p.labels["target"], p.labels["seed"]) for p in recorded(plan, store)}
+    assert shown == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 0), ("base", "man-made", 1)}
