@@ -229,9 +229,10 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
     """:func:`ab_plan` once per training budget, for the study of how transfer results move with training.
 
     Args:
-        budgets: each ``{"per_class": images per class, "epochs": E}``, optionally with ``"recipe"`` (a label)
-            and ``"overrides"`` (config merged over the architecture's); labelled ``per_class``, ``epochs``,
-            ``image_epochs`` (images per class x epochs) and ``recipe`` in each run's labels.
+        budgets: each ``{"per_class": images per class, "epochs": E}``, optionally with ``"recipe"`` (a label),
+            ``"overrides"`` (config merged over the architecture's) and ``"architectures"`` (the labels that
+            train it; default all); labelled ``per_class``, ``epochs``, ``image_epochs`` (images per class x
+            epochs) and ``recipe`` in each run's labels.
         the rest: as in :func:`ab_plan`.
 
     >>> archs = {"ResNet-18": {"model": {"name": "resnet18"}, "units": "conv"}}
@@ -242,11 +243,16 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
     """
     plan: list[Planned] = []
     for b in budgets:
-        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides"}
+        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides", "architectures"}
         if unknown or not {"per_class", "epochs"} <= set(b):
-            raise MKFError(f"budget {b} is malformed", "give per_class and epochs (and optionally recipe, overrides)")
+            raise MKFError(f"budget {b} is malformed",
+                           "give per_class and epochs (and optionally recipe, overrides, architectures)")
+        names = b.get("architectures") or list(architectures)
+        if set(names) - set(architectures):
+            raise MKFError(f"budget {b} names architectures {sorted(set(names) - set(architectures))} that the study "
+                           "does not train", f"use some of: {', '.join(architectures)}")
         over = _merge(common or {}, {"data": {"per_class": b["per_class"]}, "optim": {"epochs": b["epochs"]}})
-        archs = {a: _merge(spec, b.get("overrides", {})) for a, spec in architectures.items()}
+        archs = {a: _merge(architectures[a], b.get("overrides", {})) for a in names}
         labels = dict(per_class=b["per_class"], epochs=b["epochs"], image_epochs=b["per_class"] * b["epochs"],
                       recipe=b.get("recipe", "default"))
         for p in ab_plan(archs, halves, treatments, seeds, over, targets=targets):

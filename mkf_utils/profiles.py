@@ -54,6 +54,7 @@ class Budget:
     epochs: int = MISSING
     recipe: str = "default"
     overrides: dict[str, Any] = field(default_factory=dict)
+    architectures: Optional[list[str]] = None  # the study's architectures that train this budget (None: all)
 
 
 @dataclass

@@ -132,11 +132,17 @@ def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
 
 
 def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
+    """Each budget, and a recipe change at one of them for one architecture, pairs with its own bases."""
+    recipe = {"per_class": 8, "epochs": 1, "recipe": "lr 0.01", "architectures": ["ConvNeXt-atto"],
+              "overrides": {"optim": {"lr": 0.01}}}
     out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store,
-                  study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}]})
+                  study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}, recipe]})
     df = pd.read_csv(out / "study.csv")
     assert set(df.per_class) == {8, 16} and set(df.target[df.treatment != "base"]) == {"natural"}
-    assert len(df[df.treatment == "base"]) == 2 * 2 * 2  # 2 budgets x 2 architectures x 2 halves
-    bases = df[df.treatment == "base"].set_index(["architecture", "target", "per_class"]).top1
+    assert len(df[df.treatment == "base"]) == 2 * 2 * 2 + 2  # 2 budgets x 2 architectures x 2 halves, + recipe
+    assert set(df[df.recipe == "lr 0.01"].architecture) == {"ConvNeXt-atto"}
+    bases = df[df.treatment == "base"].set_index(["architecture", "target", "per_class", "recipe"]).top1
     for r in df.itertuples():
-        assert r.base_top1 == bases[r.architecture, r.target, r.per_class]
+        assert r.base_top1 == bases[r.architecture, r.target, r.per_class, r.recipe]
+    default = df[(df.recipe == "default") & (df.per_class == 8) & (df.architecture == "ConvNeXt-atto")]
+    assert not set(default.run_id) & set(df[df.recipe == "lr 0.01"].run_id)  # another lr: other runs
