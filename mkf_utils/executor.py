@@ -2,10 +2,11 @@
 
 Small CPU runs do not use many threads well: measured on this project's 2-core machine with
 ``benchmarks/workers.py``, two processes with one thread each train ResNet-18 (stock stem, 32 px) at 1.48x
-the images per second of one process with two threads, and ConvNeXt-atto (stem stride 2) at 1.28x. So :func:`run_parallel` starts ``workers`` processes with ``threads`` threads each
-(default: one worker per core, one thread each) and hands them runs in plan order; a transfer waits for
-its source run when that run is in the plan. Workers go through the run store, so its locks keep two
-processes (or two plans) from training one run twice, and a finished run is read, not retrained.
+the images per second of one process with two threads, and ConvNeXt-atto (stem stride 2) at 1.28x. So
+:func:`run_parallel` starts ``workers`` processes with ``threads`` threads each (default: one worker per
+core, one thread each) and hands them runs in plan order; a transfer waits for its source run when that
+run is in the plan. Workers go through the run store, so its locks keep two processes (or two plans) from
+training one run twice, and a finished run is read, not retrained.
 
 Results do not depend on the worker count, but they do on the thread count (float sums change order):
 the thread count is recorded in each run's provenance, and ``make verify`` retrains with it.

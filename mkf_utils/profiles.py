@@ -193,6 +193,7 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     s = section(P, name)
     cfg = load_config(overrides=common(P))
     d, o = cfg.data, cfg.optim
+    note = progress(shown, planned) if shown is not None and planned is not None else ""
     train = "all" if d.per_class is None else str(d.per_class)
     test = "all" if d.test_per_class is None else str(d.test_per_class)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
@@ -200,7 +201,7 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     return [f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).",
             "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."
-            ] + ([progress(shown, planned)] if shown is not None and shown < planned else [])
+            ] + ([note] if note else [])
 
 
 def check(name: str | Path) -> dict[str, int]:
