@@ -15,9 +15,9 @@ from mkf_utils.runs import RunStore
 pytestmark = pytest.mark.smoke
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
 TINY = {  # over the smoke profile: synthetic data, so the notebooks run in seconds
-    "data": {"name": "synthetic", "root": None, "per_class": 16, "test_per_class": 8},
+    "data": {"name": "synthetic", "root": None, "per_class": 8, "test_per_class": 4},
     "halves": {"man-made": "random-a:0", "natural": "random-b:0"},
-    "batch_size": 16,
+    "batch_size": 8,
     "figure3": {"treatments": {"AnB": [0.5, 1.0], "BnB": [1.0], "random-frozen": [1.0]}},
     "figure4": {"treatments": {"AnB": [0.5, 1.0]}},
 }
