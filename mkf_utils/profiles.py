@@ -198,7 +198,8 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     test = "all" if d.test_per_class is None else str(d.test_per_class)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
     budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if name != "study" else "budgets below"
-    return [f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
+    return [f"Profile: {P.description}.",
+            f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).",
             "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."
             ] + ([note] if note else [])

@@ -60,6 +60,7 @@ def test_subtitles_come_from_the_settings():
     text = " ".join(subtitle(P, "figure3"))
     assert "7 epochs" in text and "3 seeds (3, 4, 5)" in text and "123 train" in text
     assert "ResNet-18 (resnet18, stem stride 2, conv units)" in text and "In progress" not in text
+    assert subtitle(P, "figure3")[0] == "Profile: quick profile (a demo: too little training for filters to matter)."
     assert subtitle(P, "figure3", 27, 72)[-1] == progress(27, 72) != ""
     assert subtitle(P, "figure3", 72, 72) == subtitle(P, "figure3")
 
