@@ -6,6 +6,7 @@
     mkf runs
     mkf profile evidence
     mkf plan evidence figure3 --list
+    mkf plan evidence-gpu figure3 figure4 figure5 --minutes 7
     mkf verify --runs 2
 """
 from __future__ import annotations
@@ -100,6 +101,8 @@ def _profile(args: argparse.Namespace) -> None:
 
 
 def _plan(args: argparse.Namespace) -> None:
+    import time
+
     from .config import run_id
     from .experiments import run_plan
     from .profiles import load_profile, section_plan
@@ -107,19 +110,28 @@ def _plan(args: argparse.Namespace) -> None:
 
     P = load_profile(args.profile)
     # the runs that decide the paired comparisons first (bases and all units frozen), seed by seed; then the
-    # partial depths, seed by seed (a stable sort: bases stay before their transfers)
-    plan = sorted(section_plan(P, args.section), key=lambda p: (0 < p.labels["n"] < p.labels["n_units"],
-                                                                p.labels["seed"]))
+    # partial depths, section by section, seed by seed (a stable sort: bases stay before their transfers); a run
+    # that two sections share (Figure 4's bases are Figure 3's) is planned once
+    plan, seen = [], set()
+    for k, sec in enumerate(args.section):
+        for p in section_plan(P, sec):
+            if run_id(p.config) not in seen:
+                seen.add(run_id(p.config))
+                partial = 0 < p.labels["n"] < p.labels["n_units"]
+                plan.append((partial, k if partial else 0, p.labels["seed"], p))
+    plan = [p for *_, p in sorted(plan, key=lambda t: t[:3])]
     store = RunStore.default(args.store)
     missing = [p for p in plan if store.result(run_id(p.config)) is None]
-    print(f"{Path(args.profile).name} {args.section}: {len(plan) - len(missing)} of {len(plan)} runs recorded in {store.root}")
+    print(f"{Path(args.profile).name} {' + '.join(args.section)}: {len(plan) - len(missing)} of {len(plan)} runs "
+          f"recorded in {store.root}", flush=True)
     if args.list:
         for p in missing:
             lab = p.labels
             print(f"  missing {run_id(p.config)}  {lab['architecture']} {lab['treatment']} {lab['direction']} "
                   f"n={lab['n']} seed={lab['seed']}")
         return
-    run_plan(plan, store, workers=args.workers or P.run_workers)
+    deadline = time.monotonic() + 60 * args.minutes if args.minutes is not None else None
+    run_plan(plan, store, workers=args.workers or P.run_workers, deadline=deadline)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,12 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
     p.add_argument("name")
     p.set_defaults(fn=_profile)
-    p = sub.add_parser("plan", help="train the missing runs of a profile's section, seed by seed (or --list them)")
+    p = sub.add_parser("plan", help="train the missing runs of a profile's sections, seed by seed (or --list them)")
     p.add_argument("profile", help="configs/profiles/NAME.yaml or a path")
-    p.add_argument("section", help="figure3 | figure4 | figure5 | study")
+    p.add_argument("section", nargs="+", help="figure3 | figure4 | figure5 | study (several: one plan)")
     p.add_argument("--list", action="store_true", help="only count the recorded runs and list the missing ones")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: the profile's run_workers, "
                    "else one per core)")
+    p.add_argument("--minutes", type=float, default=None, help="start no run after this many minutes (runs started "
+                   "finish): for a machine lent for a while")
     p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.set_defaults(fn=_plan)
     p = sub.add_parser("verify", help="retrain recorded runs drawn at random and compare them with their records")

@@ -14,6 +14,7 @@ the thread count is recorded in each run's provenance, and ``make verify`` retra
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
@@ -48,7 +49,7 @@ def _train_one(root: str, cfg_yaml: str) -> dict:
 
 
 def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | None = None, threads: int | None = None,
-                 log: Callable[[int, dict, bool], None] | None = None) -> list[dict]:
+                 log: Callable[[int, dict, bool], None] | None = None, deadline: float | None = None) -> list[dict]:
     """Results of ``configs`` (in their order), trained in ``workers`` processes of ``threads`` threads.
 
     Args:
@@ -58,6 +59,8 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
         threads: torch threads per worker (default: cores // workers, at least 1).
         log: called as ``log(index, result, trained)`` when a run is found in the store (``trained=False``)
             or finishes training.
+        deadline: a ``time.monotonic()`` value after which no run starts (those started finish); for a lease
+            on a borrowed machine. The runs left are named in an :class:`MKFError` at the end.
 
     A run that fails does not stop the others (except those that need it as a source); an
     :class:`MKFError` lists the failures at the end, and every finished run stays in the store.
@@ -84,7 +87,7 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
                              initargs=(threads,)) as pool:
         while todo or running:
             for i in list(todo):
-                if len(running) >= workers:
+                if len(running) >= workers or (deadline is not None and time.monotonic() > deadline):
                     break
                 src = needs.get(i)
                 if src is not None and src in failed:
@@ -105,6 +108,10 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
                     continue
                 if log is not None:
                     log(i, results[i], True)
+    late = [i for i in range(len(configs)) if i not in results and i not in failed]
+    if late and not failed:
+        raise MKFError(f"{len(late)} of {len(configs)} runs did not start before the deadline",
+                       "run again to train them; the finished runs are kept in the store")
     if failed:
         lines = "; ".join(f"{ids[i]} ({why})" for i, why in sorted(failed.items()))
         raise MKFError(f"{len(failed)} of {len(configs)} runs failed: {lines}",

@@ -149,11 +149,13 @@ def export_pending(plan: list[Planned], store: RunStore) -> Path | None:
 
 
 def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | None = print,
-             execute: bool = True, workers: int | None = 1, threads: int | None = None) -> pd.DataFrame:
+             execute: bool = True, workers: int | None = 1, threads: int | None = None,
+             deadline: float | None = None) -> pd.DataFrame:
     """Run (or find) every planned run; one row per run: its labels, result and ``run_id``.
 
     With ``workers`` None (one per core) or above 1, independent runs train in that many processes
-    (:func:`mkf_utils.executor.run_parallel`; the table is the same, run by run). With ``execute=False``
+    (:func:`mkf_utils.executor.run_parallel`, which also takes a ``deadline``; the table is the same, run by
+    run). With ``execute=False``
     nothing is trained here: unfinished runs are exported (:func:`export_pending`) for torchrun on GPU machines, and an :class:`MKFError` says how to
     launch them.
     """
@@ -173,8 +175,8 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
                 f"({f'trained, {time.perf_counter() - tic:.0f} s since start' if trained else 'found'})")
 
     configs = [p.config for p in plan]
-    if workers is None or workers > 1:
-        results = run_parallel(configs, store.root, workers, threads, report)
+    if workers is None or workers > 1 or deadline is not None:
+        results = run_parallel(configs, store.root, workers, threads, report, deadline)
     else:
         results = []
         for i, cfg in enumerate(configs):

@@ -11,6 +11,7 @@ retrains a sample of recorded runs and compares them with their records (:mod:`m
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 import sys
@@ -33,13 +34,14 @@ def _git(*args: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def code_state() -> tuple[str | None, bool | None]:
-    """(commit of the checkout, whether the engine has uncommitted changes); (None, None) outside git.
+    """(commit of the checkout, whether the engine has uncommitted changes); outside git, the commit that
+    ``$MKF_CODE_REVISION`` names (a copy of a clean checkout sent to a lent machine) or None, and None.
 
     Taken once per process, at first use: a process that imported the engine keeps its code.
     """
     rev = _git("rev-parse", "HEAD")
     if rev is None:
-        return None, None
+        return os.environ.get("MKF_CODE_REVISION") or None, None
     status = _git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
     return rev, bool(status)
 

@@ -101,15 +101,29 @@ def reproduce(store, rid: str) -> Path:
     return weights
 
 
+def here_device() -> str:
+    """``cuda`` where a GPU is visible, else ``cpu``: the device a retrained run would use."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def drawable(store) -> list[str]:
+    """The recorded runs of ``store`` that were computed on this machine's device type: a GPU-trained record
+    (bf16, hours on a CPU) is drawn only where a GPU is, though ``--id`` may still name it."""
+    return sorted(rid for rid, _ in store.configs()
+                  if str((store.result(rid) or {}).get("device", "cpu")).split(":")[0] == here_device())
+
+
 def verify(store, k: int = 2, seed: int | None = None, runs: list[str] | None = None,
            log: Callable[[str], None] | None = print) -> pd.DataFrame:
-    """Retrain ``k`` recorded runs drawn at random (or the given ``runs``) and compare them with their records.
+    """Retrain ``k`` recorded runs drawn at random from :func:`drawable` (or the given ``runs``) and compare
+    them with their records.
 
     One row per run (:func:`compare`); the scratch folders are removed, the records never touched.
     """
-    ids = runs or sorted(rid for rid, _ in store.configs())
+    ids = runs or drawable(store)
     if not ids:
-        raise MKFError(f"no recorded runs in {store.root}", "run a figure first, or point --store at a run store")
+        raise MKFError(f"no recorded runs computed on a {here_device()} in {store.root}",
+                       "run a figure first, point --store at a run store, or name runs with --id")
     chosen = ids if runs else random.Random(seed).sample(ids, min(k, len(ids)))
     rows = []
     for rid in chosen:

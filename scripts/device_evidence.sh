@@ -1,0 +1,60 @@
+#!/bin/bash
+# Train a GPU profile's missing runs on a lent GPU machine for a fixed time; the finished runs' records are packed
+# into $OUT/records.tar as they finish (so a killed command still returns them). Unpack here with
+#   tar xf records.tar -C runs/ && make records
+# Run from the repository root of a clean checkout, with the packages the GPU machine lacks (omegaconf, timm at
+# the pinned versions) copied to .device/site and the commit in .device/REVISION:
+#   OUT=/tmp/out MINUTES=6 bash scripts/device_evidence.sh evidence-gpu figure3 figure4 figure5
+set -u
+PROFILE=${1:-evidence-gpu}; shift || true
+SECTIONS=${*:-figure3 figure4 figure5}
+MINUTES=${MINUTES:-6}          # start no run after this many minutes of the plan
+HARD=${HARD:-$(( ${MINUTES%.*} * 60 + 120 ))}  # then kill what still trains after this many seconds
+OUT=${OUT:-/tmp/mkf-out}; STORE=${STORE:-/tmp/mkf-store}; PY=${PY:-python3}
+mkdir -p "$OUT" "$STORE"
+[ -d .device/site ] && export PYTHONPATH="$PWD/.device/site:$PWD" || export PYTHONPATH="$PWD"
+export MKF_CODE_REVISION=$(cat .device/REVISION 2>/dev/null) PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+exec > >(tee -a "$OUT/log.txt") 2>&1
+date; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; nproc
+$PY -c "import torch, timm, omegaconf; print('torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
+
+pack() {  # the records (config, metrics, result) of every finished run, atomically replaced
+  local runs; runs=$(cd "$STORE" && ls -d */result.json 2>/dev/null | sed 's|/result.json||')
+  [ -n "$runs" ] || return 0
+  (cd "$STORE" && for d in $runs; do echo "$d/config.yaml $d/metrics.csv $d/result.json"; done |
+     xargs tar cf "$OUT/records.tmp") && mv -f "$OUT/records.tmp" "$OUT/records.tar"
+}
+
+# The runtime this machine runs (bf16 autocast and channels_last, else safer settings): runtime keys are not
+# part of a run's id, and each record says what it ran with.
+PROF=/tmp/profile-$(basename "$PROFILE" .yaml).yaml; ok=""
+for rt in "bf16 true" "fp32 true" "fp32 false"; do
+  set -- $rt
+  if $PY - "$PROFILE" "$PROF" "$1" "$2" <<'PY'
+import sys, tempfile, time
+
+import yaml
+
+from mkf_utils.profiles import load_profile, profile_path, section_plan
+from mkf_utils.runs import RunStore
+
+name, dest, amp, cl = sys.argv[1:]
+raw = yaml.safe_load(profile_path(name).read_text())
+raw.setdefault("runtime", {}).update(amp=amp, channels_last=cl == "true")
+open(dest, "w").write(yaml.safe_dump(raw, sort_keys=False))
+P = load_profile(dest, {"data": {"per_class": 16, "test_per_class": 8}, "batch_size": 16, "optim": {"epochs": 1}, "seeds": [0]})
+store = RunStore(tempfile.mkdtemp())
+bases = [q for q in section_plan(P, "figure3") if q.labels["treatment"] == "base"]
+for p in (bases[0], bases[-1]):  # the first architecture's and the last one's
+    t = time.time(); r = store.run(p.config)
+    print(f"smoke {p.labels['architecture']} amp={amp} channels_last={cl}: top-1 {r['top1']:.3f} in {time.time() - t:.1f} s")
+PY
+  then echo "runtime: amp=$1 channels_last=$2"; ok=1; break; fi
+done
+[ -n "$ok" ] || { echo "no runtime setting trains here: stopping"; exit 1; }
+
+( while sleep 15; do pack; done ) & PACKER=$!
+timeout -k 10 "$HARD" $PY -m mkf_utils.cli plan "$PROF" $SECTIONS --minutes "$MINUTES" --store "$STORE"
+echo "plan exit $? at $(date)"
+kill $PACKER 2>/dev/null; pack
+ls "$STORE"/*/result.json 2>/dev/null | wc -l | xargs echo "finished runs:"
