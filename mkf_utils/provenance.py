@@ -34,14 +34,19 @@ def _git(*args: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def code_state() -> tuple[str | None, bool | None]:
-    """(commit of the checkout, whether the engine has uncommitted changes); outside git, the commit that
-    ``$MKF_CODE_REVISION`` names (a copy of a clean checkout sent to a lent machine) or None, and None.
+    """(commit of the checkout, whether the engine has uncommitted changes); (None, None) outside git.
 
-    Taken once per process, at first use: a process that imported the engine keeps its code.
+    ``$MKF_CODE_REVISION`` (and ``$MKF_CODE_DIRTY``, 0 or 1) take precedence: a copy of a checkout sent to a
+    lent machine may carry another ``.git`` than the checkout's (seen on this project's GPU machine), so
+    ``scripts/device_evidence.sh`` passes the sender's state. Taken once per process, at first use: a process
+    that imported the engine keeps its code.
     """
+    if os.environ.get("MKF_CODE_REVISION"):
+        dirty = os.environ.get("MKF_CODE_DIRTY")
+        return os.environ["MKF_CODE_REVISION"], None if dirty is None else dirty == "1"
     rev = _git("rev-parse", "HEAD")
     if rev is None:
-        return os.environ.get("MKF_CODE_REVISION") or None, None
+        return None, None
     status = _git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
     return rev, bool(status)
 

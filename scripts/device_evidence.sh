@@ -3,7 +3,9 @@
 # into $OUT/records.tar as they finish (so a killed command still returns them). Unpack here with
 #   tar xf records.tar -C runs/ && make records
 # Run from the repository root of a clean checkout, with the packages the GPU machine lacks (omegaconf, timm at
-# the pinned versions) copied to .device/site and the commit in .device/REVISION:
+# the pinned versions) copied to .device/site and the checkout's state in .device/REVISION (written by
+#   git rev-parse HEAD > .device/REVISION; git status --porcelain --untracked-files=no | grep -q . && echo 1 >> .device/REVISION
+# since the copy's own .git may not be the checkout's):
 #   OUT=/tmp/out MINUTES=6 bash scripts/device_evidence.sh evidence-gpu figure3 figure4 figure5
 set -u
 PROFILE=${1:-evidence-gpu}; shift || true
@@ -13,7 +15,9 @@ HARD=${HARD:-$(( ${MINUTES%.*} * 60 + 120 ))}  # then kill what still trains aft
 OUT=${OUT:-/tmp/mkf-out}; STORE=${STORE:-/tmp/mkf-store}; PY=${PY:-python3}
 mkdir -p "$OUT" "$STORE"
 [ -d .device/site ] && export PYTHONPATH="$PWD/.device/site:$PWD" || export PYTHONPATH="$PWD"
-export MKF_CODE_REVISION=$(cat .device/REVISION 2>/dev/null) PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export MKF_CODE_REVISION=$(sed -n 1p .device/REVISION 2>/dev/null) MKF_CODE_DIRTY=$(sed -n 2p .device/REVISION 2>/dev/null)
+[ -n "$MKF_CODE_DIRTY" ] || MKF_CODE_DIRTY=0
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 exec > >(tee -a "$OUT/log.txt") 2>&1
 date; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; nproc
 $PY -c "import torch, timm, omegaconf; print('torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
