@@ -184,7 +184,7 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
             results.append(store.run(cfg))
             report(i, results[-1], not found)
     return pd.DataFrame([{**p.labels, "top1": r["top1"], "top1_flip": r.get("top1_flip"),
-                          "frozen_fraction": r["frozen_fraction"], "epochs": r["epochs"],
+                          "frozen_fraction": r["frozen_fraction"], "epochs": r["epochs"], "test_images": r.get("test_images"),
                           "train_time_s": r["train_time_s"], "run_id": r["run_id"],
                           "code_revision": r.get("provenance", {}).get("code_revision")}
                          for p, r in zip(plan, results)])

@@ -26,10 +26,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, load_config, run_id
 from .errors import MKFError
-from .experiments import BUDGET_KEYS, TREATMENTS, Planned, ab_plan, budget_plan
+from .experiments import BUDGET_KEYS, TREATMENTS, Planned, ab_plan, budget_plan, run_plan
 from .provenance import REPO
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .runs import RunStore
 
 PROFILES = REPO / "configs" / "profiles"
@@ -169,6 +171,16 @@ def recorded(plan: list[Planned], store: RunStore) -> list[Planned]:
     key = lambda lab: (lab["architecture"], lab["target"], lab["seed"], *(lab.get(k) for k in BUDGET_KEYS))
     bases = {key(p.labels) for p in done if p.labels["treatment"] == "base"}
     return [p for p in done if key(p.labels) in bases]
+
+
+def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool = False) -> tuple[pd.DataFrame, int, int]:
+    """What a figure notebook plots: section ``name``'s runs, trained where missing (``recorded_only``: only the
+    :func:`recorded` ones, nothing trained), as :func:`~mkf_utils.experiments.run_plan`'s table; with the
+    number of runs shown and planned (for :func:`subtitle`)."""
+    plan = section_plan(P, name)
+    shown = recorded(plan, store) if recorded_only else plan
+    print(f"{len(shown)} of {len(plan)} planned runs")
+    return run_plan(shown, store, execute=P.execute, workers=P.run_workers), len(shown), len(plan)
 
 
 def progress(shown: int, planned: int) -> str:

@@ -80,17 +80,23 @@ def t_quantile(p: float, df: float) -> float:
     return (lo + hi) / 2
 
 
-def mean_interval(values: list[float] | pd.Series, level: float = 0.95) -> tuple[float, float, float]:
+def mean_interval(values: list[float] | pd.Series, level: float = 0.95,
+                  sd_floor: float = 0.0) -> tuple[float, float, float]:
     """(mean, low, high): the mean of ``values`` and its two-sided t interval; (mean, nan, nan) for one value.
+
+    ``sd_floor`` bounds the sd from below: a top-1 moves in steps of one test image, so equal differences
+    (sd 0, seen with two pairs) must not give an interval of zero width.
 
     >>> [round(v, 4) for v in mean_interval([1.0, 2.0, 3.0])]
     [2.0, -0.4841, 4.4841]
+    >>> [round(v, 4) for v in mean_interval([0.01, 0.01], sd_floor=0.01)]
+    [0.01, -0.0798, 0.0998]
     """
     x = pd.Series(values, dtype=float).dropna()
     k, mean = len(x), float(x.mean())
     if k < 2:
         return mean, math.nan, math.nan
-    half = t_quantile(0.5 + level / 2, k - 1) * float(x.std(ddof=1)) / math.sqrt(k)
+    half = t_quantile(0.5 + level / 2, k - 1) * max(float(x.std(ddof=1)), sd_floor) / math.sqrt(k)
     return mean, mean - half, mean + half
 
 
@@ -100,7 +106,9 @@ def paired_differences(table: pd.DataFrame, comparisons: list[tuple[str, str]] |
     paired by seed (and by budget columns ``per_class``/``epochs``/``recipe`` when present).
 
     ``b == "base"`` pairs with the base trained on the same target half (n = 0); any other ``b`` with the run
-    of the same depth n and end. Seeds present on one side only are counted in ``unpaired``, not used.
+    of the same depth n and end. Seeds present on one side only are counted in ``unpaired``, not used. With a
+    ``test_images`` column, the sd of a group's differences is at least one test image's step (1 / test
+    images; :func:`mean_interval`).
 
     Returns columns ``architecture, direction, n, n_units, comparison, mean, low, high, pairs, unpaired, level``
     (and the budget columns), ``low``/``high`` NaN when fewer than two pairs.
@@ -124,7 +132,8 @@ def paired_differences(table: pd.DataFrame, comparisons: list[tuple[str, str]] |
         keys = ["architecture", "direction", "n", "n_units", "end", *budget]
         for key, g in merged.groupby(keys, sort=False, dropna=False):
             diffs = (g[metric] - g[f"{metric}_other"]).dropna()
-            mean, low, high = mean_interval(diffs, level)
+            step = 1 / g["test_images"].min() if "test_images" in g and g["test_images"].notna().any() else 0.0
+            mean, low, high = mean_interval(diffs, level, step)
             rows.append({**dict(zip(keys, key)), "comparison": f"{a} − {b}", "mean": mean, "low": low, "high": high,
                          "pairs": len(diffs), "unpaired": int(len(g) - len(diffs)), "level": level})
     cols = ["architecture", "direction", "n", "n_units", "end", *budget, "comparison", "mean", "low", "high", "pairs",

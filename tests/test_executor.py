@@ -42,3 +42,13 @@ def test_a_failed_run_is_reported_and_the_others_finish(tmp_path):
         run_parallel([bad, good], tmp_path, workers=2, threads=1)
     assert len(RunStore(tmp_path).collect()) == 1
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1  # no orphan folder for the failed run
+
+
+def test_no_run_starts_after_the_deadline(tmp_path):
+    """A lease on a borrowed machine: past the deadline nothing starts, the error says what is left."""
+    import time
+
+    cfg = load_config(overrides=TINY + ["optim.epochs=1"])
+    with pytest.raises(MKFError, match=r"1 of 1 runs did not start before the deadline"):
+        run_parallel([cfg], tmp_path, workers=1, threads=1, deadline=time.monotonic() - 1)
+    assert RunStore(tmp_path).collect().empty

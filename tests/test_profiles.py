@@ -100,3 +100,26 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     (store.path(run_id(gone.config)) / "result.json").unlink()
     shown = {(p.labels["treatment"], p.labels["target"], p.labels["seed"]) for p in recorded(plan, store)}
     assert shown == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 0), ("base", "man-made", 1)}
+
+
+def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
+    """`mkf plan P figure3 figure4`: Figure 4's bases and full-depth runs are Figure 3's, planned once; the
+    deciding runs of every section first, then the partial depths section by section."""
+    from omegaconf import OmegaConf
+
+    from mkf_utils.cli import main
+
+    P = OmegaConf.load(PROFILES / "smoke.yaml")
+    P.data = {"name": "synthetic", "root": None, "per_class": 16, "test_per_class": 8}
+    P.halves = {"man-made": "random-a:0", "natural": "random-b:0"}
+    P.seeds = [0, 1]
+    P.figure3 = {"architectures": ["ConvNeXt-atto"], "treatments": {"AnB": [0.5, 1.0]}, "target": "natural"}
+    P.figure4 = {**P.figure3, "end": "last"}
+    OmegaConf.save(P, tmp_path / "tiny.yaml")
+    assert main(["plan", str(tmp_path / "tiny.yaml"), "figure3", "figure4", "--list", "--store", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("tiny.yaml figure3 + figure4: 0 of 10 runs recorded")  # 8 + 2 reverse partials
+    ids = [line.split()[1] for line in lines[1:]]
+    assert len(set(ids)) == len(ids) == 10
+    n3 = {run_id(p.config) for p in section_plan(load_profile(tmp_path / "tiny.yaml"), "figure3")}
+    assert [i in n3 for i in ids] == [True] * 8 + [False] * 2

@@ -72,3 +72,17 @@ def test_verdict_moves_with_the_interval():
     assert verdict(paired_differences(pd.DataFrame(noisy), [("AnB", "random-frozen")]).iloc[0]) == "unclear"
     worse = [run("AnB", s, 0.5 - 0.01 * s) for s in range(3)] + [run("random-frozen", s, 0.6) for s in range(3)]
     assert verdict(paired_differences(pd.DataFrame(worse), [("AnB", "random-frozen")]).iloc[0]) == "below"
+
+
+def test_equal_differences_are_not_certain():
+    """Two seeds whose differences are both one test image (1/600): the sd is 0, but the interval is floored
+    at one test image's step, so the verdict is 'unclear', not 'below'."""
+    rows = [run("AnB", s, 0.5 - 1 / 600) for s in range(2)] + [run("random-frozen", s, 0.5) for s in range(2)]
+    bare = paired_differences(pd.DataFrame(rows), [("AnB", "random-frozen")]).iloc[0]
+    assert bare["low"] == bare["high"] and verdict(bare) == "below"  # what the floor is there to prevent
+    floored = paired_differences(pd.DataFrame(rows).assign(test_images=600), [("AnB", "random-frozen")]).iloc[0]
+    assert floored["low"] < 0 < floored["high"] and verdict(floored) == "unclear"
+    # a clear effect stays clear under the floor
+    big = [run("AnB", s, 0.4 + 0.01 * s) for s in range(3)] + [run("random-frozen", s, 0.6) for s in range(3)]
+    assert verdict(paired_differences(pd.DataFrame(big).assign(test_images=600),
+                                      [("AnB", "random-frozen")]).iloc[0]) == "below"

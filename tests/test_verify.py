@@ -75,3 +75,34 @@ def test_verify_passes_on_a_faithful_store_and_flags_a_drifted_record(recorded, 
     assert not drift.ok.iloc[0] and not drift.identical.iloc[0]
     assert main(["verify", "--store", str(clone.root), "--id", run_id(base)]) == 1
     assert main(["verify", "--store", str(tmp_path / "empty")]) == 2
+
+
+def test_verify_draws_only_records_of_this_device_type(recorded, tmp_path, monkeypatch):
+    """A record computed on a GPU is not drawn on a CPU machine (it would take hours there, in another precision)."""
+    from mkf_utils import verify as verify_module
+
+    store, base, transfer = recorded
+    clone = records_only(store, tmp_path)
+    result = clone.path(run_id(transfer)) / "result.json"
+    r = json.loads(result.read_text())
+    result.write_text(json.dumps({**r, "device": "cuda:0"}))
+    monkeypatch.setattr(verify_module, "here_device", lambda: "cpu")
+    assert verify_module.drawable(clone) == [run_id(base)]
+    monkeypatch.setattr(verify_module, "here_device", lambda: "cuda")
+    assert verify_module.drawable(clone) == [run_id(transfer)]
+    result.write_text(json.dumps(r))  # both on the CPU now: none on a GPU
+    with pytest.raises(MKFError, match="no recorded runs computed on a cuda"):
+        verify(clone, 1)
+
+
+def test_provenance_takes_the_senders_revision(monkeypatch):
+    """On a lent machine the copy's .git may be another commit's: MKF_CODE_REVISION / MKF_CODE_DIRTY win."""
+    from mkf_utils.provenance import code_state
+
+    code_state.cache_clear()
+    monkeypatch.setenv("MKF_CODE_REVISION", "abc123")
+    monkeypatch.setenv("MKF_CODE_DIRTY", "0")
+    try:
+        assert code_state() == ("abc123", False)
+    finally:
+        code_state.cache_clear()
