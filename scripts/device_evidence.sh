@@ -11,6 +11,8 @@ set -u
 PROFILE=${1:-evidence-gpu}; shift || true
 SECTIONS=${*:-figure3 figure4 figure5}
 MINUTES=${MINUTES:-6}          # start no run after this many minutes of the plan
+WORKERS=${WORKERS:-}           # runs at once (default: the profile's run_workers)
+SMOKE=${SMOKE:-1}              # 0: skip the smoke runs and use bf16 + channels_last (seen working on an H200)
 HARD=${HARD:-$(( ${MINUTES%.*} * 60 + 120 ))}  # then kill what still trains after this many seconds
 OUT=${OUT:-/tmp/mkf-out}; STORE=${STORE:-/tmp/mkf-store}; PY=${PY:-python3}
 mkdir -p "$OUT" "$STORE"
@@ -22,8 +24,13 @@ exec > >(tee -a "$OUT/log.txt") 2>&1
 date; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; nproc
 $PY -c "import torch, timm, omegaconf; print('torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
 
-pack() {  # the records (config, metrics, result) of every finished run, atomically replaced
-  local runs; runs=$(cd "$STORE" && ls -d */result.json 2>/dev/null | sed 's|/result.json||')
+# The store starts with the committed records (no weights travel): recorded runs are not trained again, and a
+# transfer whose base is recorded retrains the base first and checks it against its record (mkf_utils.verify).
+cp -r runs/. "$STORE"/ 2>/dev/null
+ls "$STORE" > /tmp/recorded-before.txt
+
+pack() {  # the records (config, metrics, result) of every run finished here, atomically replaced
+  local runs; runs=$(cd "$STORE" && ls -d */result.json 2>/dev/null | sed 's|/result.json||' | grep -vxFf /tmp/recorded-before.txt)
   [ -n "$runs" ] || return 0
   (cd "$STORE" && for d in $runs; do echo "$d/config.yaml $d/metrics.csv $d/result.json"; done |
      xargs tar cf "$OUT/records.tmp") && mv -f "$OUT/records.tmp" "$OUT/records.tar"
@@ -34,7 +41,7 @@ pack() {  # the records (config, metrics, result) of every finished run, atomica
 PROF=/tmp/profile-$(basename "$PROFILE" .yaml).yaml; ok=""
 for rt in "bf16 true" "fp32 true" "fp32 false"; do
   set -- $rt
-  if $PY - "$PROFILE" "$PROF" "$1" "$2" <<'PY'
+  if $PY - "$PROFILE" "$PROF" "$1" "$2" "$SMOKE" <<'PY'
 import sys, tempfile, time
 
 import yaml
@@ -42,10 +49,12 @@ import yaml
 from mkf_utils.profiles import load_profile, profile_path, section_plan
 from mkf_utils.runs import RunStore
 
-name, dest, amp, cl = sys.argv[1:]
+name, dest, amp, cl, smoke = sys.argv[1:]
 raw = yaml.safe_load(profile_path(name).read_text())
 raw.setdefault("runtime", {}).update(amp=amp, channels_last=cl == "true")
 open(dest, "w").write(yaml.safe_dump(raw, sort_keys=False))
+if smoke == "0":
+    sys.exit(0)
 P = load_profile(dest, {"data": {"per_class": 16, "test_per_class": 8}, "batch_size": 16, "optim": {"epochs": 1}, "seeds": [0]})
 store = RunStore(tempfile.mkdtemp())
 bases = [q for q in section_plan(P, "figure3") if q.labels["treatment"] == "base"]
@@ -58,7 +67,7 @@ done
 [ -n "$ok" ] || { echo "no runtime setting trains here: stopping"; exit 1; }
 
 ( while sleep 15; do pack; done ) & PACKER=$!
-timeout -k 10 "$HARD" $PY -m mkf_utils.cli plan "$PROF" $SECTIONS --minutes "$MINUTES" --store "$STORE"
+timeout -k 10 "$HARD" $PY -m mkf_utils.cli plan "$PROF" $SECTIONS --minutes "$MINUTES" --store "$STORE" ${WORKERS:+--workers $WORKERS}
 echo "plan exit $? at $(date)"
 kill $PACKER 2>/dev/null; pack
-ls "$STORE"/*/result.json 2>/dev/null | wc -l | xargs echo "finished runs:"
+tar tf "$OUT/records.tar" 2>/dev/null | grep -c result.json | xargs echo "runs finished here:"
