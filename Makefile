@@ -1,4 +1,4 @@
-# make figure3 | make figures | make study | make plan | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
+# make figure3 | make figures | make generality | make study | make plan | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +8,7 @@ PROFILE ?= quick
 BUILD := build/$(PROFILE)
 STAMP := $(VENV)/.installed
 
-# Every notebook notebooks/<target>_<name>.ipynb is a make target: figure3, figure4, figure5, study.
+# Every notebook notebooks/<target>_<name>.ipynb is a make target: figure1, figure3, figure4, figure5, generality, study.
 NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
 FIGURES := $(filter figure%,$(NOTEBOOKS))
 OUT := paper_figures/$(PROFILE)

@@ -151,10 +151,13 @@ RANGES = [  # (key, test, rule in words)
 
 def _check_transfer(t: DictConfig) -> None:
     """Transfers that cannot run, or whose control would silently degenerate, are refused here."""
-    if t.n and t.mode != "random-freeze" and not t.source:
+    if t.n and t.mode not in ("random-freeze", "bank-freeze") and not t.source:
         raise MKFError(f"transfer.n={t.n} with transfer.mode={t.mode} copies from a source, but transfer.source is "
                        "not set", "set transfer.source to a run id or a state_dict file, or use "
                        "transfer.mode=random-freeze")
+    if t.n and t.mode == "bank-freeze" and t.units != "depthwise":
+        raise MKFError(f"transfer.mode=bank-freeze freezes depthwise filters to the master key bank, not "
+                       f"'{t.units}' units", "set transfer.units=depthwise")
     if t.n and t.mode == "random-freeze" and (t.units == "block" or t.norm == "freeze"):
         what = "transfer.units=block" if t.units == "block" else "transfer.norm=freeze"
         raise MKFError(f"transfer.mode=random-freeze with {what} would freeze freshly initialised norms and layer "

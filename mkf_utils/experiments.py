@@ -38,6 +38,8 @@ TREATMENTS = {  # name -> (transfer.mode, where the source comes from)
     "BnB": ("copy-freeze", "self"),
     "AnB+": ("copy-train", "other"),
     "random-frozen": ("random-freeze", None),
+    "master-key": ("bank-freeze", None),  # depthwise units frozen to the 8 master key filters (fresh assignment)
+    "master-key AnB": ("bank-freeze", "other"),  # ... to the bank's best fit of base A's filters
 }
 
 

@@ -146,3 +146,56 @@ def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> list
     chart.save(paths[2], inline=True)
     paths[3].write_text(json.dumps(chart.to_dict(), indent=1))
     return paths
+
+
+def filter_gallery(gallery: pd.DataFrame, title: str) -> alt.FacetChart:
+    """A grid of filters from :func:`mkf_utils.filters.gallery`: one row per model, one column per position
+    (first, middle, last unit), the sampled filters side by side; red positive, blue negative."""
+    k = gallery.groupby("position")["col"].transform("max") + 1
+    d = gallery.assign(x=gallery["filter"] * (k + 1) + gallery["col"])
+    return alt.Chart(d).mark_rect().encode(
+        x=alt.X("x:O", axis=None), y=alt.Y("row:O", axis=None),
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True), title="tap / peak"),
+        tooltip=["model", "unit", "filter", "value"],
+    ).properties(width=220, height=28).facet(
+        row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=260)),
+        column=alt.Column("position:N", sort=["first", "middle", "last"], title=None),
+    ).resolve_scale(x="independent").properties(title=title)
+
+
+SETUP_STATES = ["trained on A", "trained on B", "copied from A, frozen", "copied from B, frozen", "random init, frozen"]
+
+
+def setup_table(units: list[str], n: int, end: str = "first") -> pd.DataFrame:
+    """The A/B set-up as boxes: per net (base A, base B, AnB, BnB, random-frozen), each transfer unit and the
+    head with its state. The ``n`` units counted from ``end`` are the transferred ones.
+
+    >>> t = setup_table(["u1", "u2", "u3"], 2)
+    >>> t[t.net == "AnB"].state.tolist()
+    ['copied from A, frozen', 'copied from A, frozen', 'trained on B', 'trained on B']
+    """
+    if not 0 <= n <= len(units):
+        raise ValueError(f"n = {n} is outside 0..{len(units)}")
+    moved = set(range(n)) if end == "first" else set(range(len(units) - n, len(units)))
+    nets = {"base A": ("trained on A", None), "base B": ("trained on B", None), "AnB": ("trained on B", "copied from A, frozen"),
+            "BnB": ("trained on B", "copied from B, frozen"), "random-frozen": ("trained on B", "random init, frozen")}
+    rows = []
+    for net, (rest, frozen) in nets.items():
+        for i, u in enumerate([*units, "head"]):
+            state = frozen if frozen and i in moved else rest
+            rows.append({"net": net, "position": i, "unit": u, "state": state})
+    return pd.DataFrame(rows)
+
+
+def setup_schematic(table: pd.DataFrame, title: str, subtitle: list[str]) -> alt.Chart:
+    """Figure 2: one row of boxes per net of :func:`setup_table`, a box per transfer unit and the head."""
+    order = list(dict.fromkeys(table.net))
+    colors = ["#4c78a8", "#f58518", "#9ecae9", "#ffbf79", "#bab0ac"]
+    boxes = alt.Chart(table).mark_rect(stroke="white", strokeWidth=1.5).encode(
+        x=alt.X("position:O", title="transfer units in forward order, then the head", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("net:N", sort=order, title=None),
+        color=alt.Color("state:N", scale=alt.Scale(domain=SETUP_STATES, range=colors), title=None),
+        tooltip=["net", "unit", "state"])
+    return boxes.properties(width=max(240, 22 * table.position.nunique()), height=30 * len(order),
+                            title=alt.Title(title, subtitle=subtitle))
+

@@ -183,6 +183,17 @@ def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool 
     return run_plan(shown, store, execute=P.execute, workers=P.run_workers), len(shown), len(plan)
 
 
+def base_runs(P: DictConfig, store: RunStore, seeds: list[int] | None = None, name: str = "figure3") -> pd.DataFrame:
+    """The bases of section ``name`` (every architecture, both halves) for ``seeds`` (default: the section's),
+    trained where missing: :func:`~mkf_utils.experiments.run_plan`'s table, with ``units`` (the transfer
+    unit kind) per architecture."""
+    if seeds is not None:
+        P = OmegaConf.merge(P, {name: {"seeds": list(seeds)}})
+    plan = [p for p in section_plan(P, name) if p.labels["treatment"] == "base"]
+    runs = run_plan(plan, store, execute=P.execute, workers=P.run_workers)
+    return runs.assign(units=[P.architectures[a].units for a in runs.architecture])
+
+
 def progress(shown: int, planned: int) -> str:
     """A line for a figure that shows only part of its plan ('' when it shows all of it).
 

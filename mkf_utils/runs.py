@@ -105,10 +105,32 @@ class RunStore:
                 sd = sd[key]
         return sd
 
+    def model(self, rid: str, initial: bool = False) -> torch.nn.Module:
+        """Finished run ``rid``'s trained net (eval mode), or with ``initial=True`` the random net it started
+        from (the seed set as training sets it, before the model is built; before any transfer).
+
+        Weights come from :meth:`load_source` (a recorded run without weights is retrained and checked first).
+        """
+        from timm.utils import random_seed
+
+        from .models import create_model
+
+        result = self.result(rid)
+        if result is None:
+            raise MKFError(f"run {rid} is not finished in {self.root}", "run it first (`mkf train` or a figure)")
+        cfg = load_config(self.path(rid) / "config.yaml")
+        if initial:
+            random_seed(cfg.seed, 0)
+        net = create_model(cfg.model.name, result["num_classes"], cfg.model.stem_stride, **cfg.model.kwargs)
+        if not initial:
+            net.load_state_dict(self.load_source(rid))
+        return net.eval()
+
     def source_of(self, cfg: DictConfig) -> dict[str, torch.Tensor] | None:
         """The source weights ``cfg`` transfers from, or None when it copies nothing."""
         t = cfg.transfer
-        return self.load_source(t.source) if t.n and t.mode != "random-freeze" else None
+        needed = t.n and t.mode != "random-freeze" and (t.mode != "bank-freeze" or t.source)
+        return self.load_source(t.source) if needed else None
 
     def run(self, cfg: DictConfig, step_hook: StepHook | None = None) -> dict:
         """The result of ``cfg``: read if finished, else trained (resuming any checkpoint). Adds ``run_id``."""

@@ -6,6 +6,10 @@ Modes (Yosinski et al. 2014's treatments; A = source data, B = target data):
 - ``copy-train``: AnB+ (copied, then fine-tuned with the rest).
 - ``random-freeze``: the same units frozen at their fresh random init (nothing copied): a control for
   "the filters barely matter at this scale".
+- ``bank-freeze``: depthwise 7x7 units frozen to the 8 master key filters (:mod:`mkf_utils.filters`). With a
+  source, each channel gets the best fit ``a * f_k + b`` of the source's filter (its projection on the bank);
+  without one (a fresh net), channel ``c`` gets ``f_(c mod 8)`` scaled so that the unit's weights keep the
+  standard deviation of their fresh init. Biases stay at their init (frozen with ``bias=freeze``).
 
 Options next to a unit (defaults in brackets):
 
@@ -36,7 +40,7 @@ from torch import nn
 from .errors import MKFError
 from .units import Call, following_norms, trace, transfer_units
 
-MODES = ("copy-freeze", "copy-train", "random-freeze")
+MODES = ("copy-freeze", "copy-train", "random-freeze", "bank-freeze")
 ENDS = ("first", "last")
 BIAS_OPTIONS = ("freeze", "train")
 NORM_OPTIONS = ("train", "freeze")
@@ -112,6 +116,32 @@ def _unit_tensors(model: nn.Module, units: list[str], kind: str, bias: str, norm
     return names, norm_modules
 
 
+def bank_weights(weight: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
+    """The ``bank-freeze`` weights for a depthwise conv weight ``C x 1 x 7 x 7`` (see the module docstring).
+
+    >>> from mkf_utils.filters import master_key_fit
+    >>> w = bank_weights(torch.randn(16, 1, 7, 7), torch.randn(16, 1, 7, 7))
+    >>> bool((master_key_fit(w.squeeze(1)) > 0.9999).all())
+    True
+    """
+    from .filters import master_key_filters
+
+    bank = master_key_filters().to(weight)
+    if weight.shape[1:] != (1, *bank.shape[1:]):
+        raise MKFError(f"bank-freeze needs depthwise 7x7 filters, the unit's weight is {tuple(weight.shape)}",
+                       "use transfer.units=depthwise on a net with 7x7 depthwise convs (ConvNeXt)")
+    if source is None:
+        f = bank[torch.arange(len(weight)) % len(bank)]
+        return (f * weight.std() / f.std()).unsqueeze(1)
+    x = source.reshape(len(source), -1).to(weight)
+    g = bank.reshape(len(bank), -1)
+    xc, gc = x - x.mean(1, keepdim=True), g - g.mean(1, keepdim=True)
+    k = ((xc @ gc.T) / (xc.norm(dim=1, keepdim=True) * gc.norm(dim=1)).clamp_min(1e-12)).pow(2).argmax(1)
+    a = (xc * gc[k]).sum(1) / gc[k].pow(2).sum(1)
+    b = x.mean(1) - a * g[k].mean(1)
+    return (a[:, None] * g[k] + b[:, None]).view_as(weight)
+
+
 def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, units: str = "depthwise", n: int = 0,
                    end: str = "first", mode: str = "copy-freeze", bias: str = "freeze",
                    norm: str = "train") -> TransferReport:
@@ -137,7 +167,16 @@ def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, uni
     names, norm_modules = _unit_tensors(model, chosen, units, bias, norm, calls)
     report = TransferReport(chosen, len(all_units), total_params=sum(p.numel() for p in model.parameters()))
     target = model.state_dict(keep_vars=True)
-    if mode != "random-freeze" and names:
+    if mode == "bank-freeze":
+        if units != "depthwise":
+            raise MKFError(f"transfer.mode=bank-freeze works on depthwise units, not '{units}'", "set transfer.units=depthwise")
+        with torch.no_grad():
+            for u in chosen:
+                key = f"{u}.weight"
+                src = None if source is None else source.get(key)
+                target[key].copy_(bank_weights(target[key], src))
+                report.copied.append(key)
+    elif mode != "random-freeze" and names:
         if source is None:
             raise MKFError(f"transfer.mode={mode} needs a source checkpoint", "set transfer.source to a run id or file")
         bad = [k for k in names if k not in source or source[k].shape != target[k].shape]

@@ -29,10 +29,11 @@ def store(tmp_path_factory):
     return tmp_path_factory.mktemp("runs")
 
 
-def execute(notebook: str, out: Path, store: Path, **overrides) -> Path:
+def execute(notebook: str, out: Path, store: Path, params: dict | None = None, **overrides) -> Path:
+    """Run ``notebook`` at the smoke profile with TINY and ``overrides`` over it, and notebook ``params``."""
     pm.execute_notebook(NOTEBOOKS / notebook, out / "executed.ipynb", kernel_name="python3", cwd=str(NOTEBOOKS),
                         parameters={"profile": "smoke", "overrides": {**TINY, **overrides}, "store": str(store),
-                                    "out_dir": str(out)})
+                                    "out_dir": str(out), **(params or {})})
     return out
 
 
@@ -146,3 +147,64 @@ def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
         assert r.base_top1 == bases[r.architecture, r.target, r.per_class, r.recipe]
     default = df[(df.recipe == "default") & (df.per_class == 8) & (df.architecture == "ConvNeXt-atto")]
     assert not set(default.run_id) & set(df[df.recipe == "lr 0.01"].run_id)  # another lr: other runs
+
+
+def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, store, figure3):
+    """Rows: the DS-CNN bases of one seed, their random init and a checkpoint file given by path; columns: the
+    first, middle and last depthwise unit; the ResNet bases' conv filters below."""
+    import torch
+
+    from mkf_utils.filters import first_middle_last, unit_filters
+    from mkf_utils.models import create_model
+
+    ckpt = tmp_path_factory.mktemp("ckpt") / "convnext_atto.pt"
+    torch.manual_seed(7)
+    net = create_model("convnext_atto", 5)
+    torch.save(net.state_dict(), ckpt)
+    out = execute("figure1_filter_gallery.ipynb", tmp_path_factory.mktemp("figure1"), store,
+                  {"checkpoint": str(ckpt), "checkpoint_name": "convnext_atto"})
+    assert all((out / f"figure1.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))
+    df = pd.read_csv(out / "figure1.csv")
+    dw = df[df.units == "depthwise"]
+    assert set(dw.model) == {"ConvNeXt-atto, trained on man-made", "ConvNeXt-atto, trained on natural",
+                             "ConvNeXt-atto, random init (seed 0)", f"convnext_atto from {ckpt}"}
+    assert set(df[df.units == "conv"].model) == {"ResNet-18, trained on man-made", "ResNet-18, trained on natural",
+                                                  "ResNet-18, random init (seed 0)"}
+    units = first_middle_last(list(unit_filters(net)))
+    assert dict(zip(dw.position, dw.unit)) == units
+    assert (dw.groupby(["model", "position"])["filter"].nunique() == 8).all()
+    assert dw.value.abs().max() <= 1.0 and (dw.groupby(["model", "position", "filter"]).value.max() == 1.0).all()
+    resnet = df[(df.units == "conv") & (df.position == "first")]
+    assert set(resnet.row) == set(range(7))  # the stem's 7x7 filters, 3x3 deeper
+    assert set(df[(df.units == "conv") & (df.position == "last")].row) == set(range(3))
+
+
+def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
+    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality"), store)
+    sims = pd.read_csv(out / "generality.csv")
+    assert set(sims.pair) == {"other half", "same half, other seed", "trained vs its init", "random vs random"}
+    assert sims.groupby(["architecture", "pair"]).size().to_dict() == {
+        (a, p): n for a, n in (("ConvNeXt-atto", 12), ("ResNet-18", 17)) for p in set(sims.pair)}
+    assert sims.similarity.between(0, 1).all()
+    wide = sims.pivot_table(index=["architecture", "unit"], columns="pair", values="similarity")
+    # one epoch on 8 images per class barely moves a filter: a base is far closer to its own init than chance
+    assert (wide["trained vs its init"] > wide["random vs random"]).all()
+    fits = pd.read_csv(out / "generality_master_key.csv")
+    assert set(fits.model) == {"trained on man-made", "trained on natural", "random init"}
+    assert len(fits) == 3 * 12 and fits.explained.between(0, 1).all()
+    clusters = pd.read_csv(out / "generality_clusters.csv")
+    assert len(clusters) == 3 * 12 and clusters.share_close.between(0, 1).all()
+
+
+def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
+    from mkf_utils.models import create_model
+    from mkf_utils.units import transfer_units
+
+    out = execute("figure2_setup.ipynb", tmp_path_factory.mktemp("figure2"), tmp_path_factory.mktemp("none"), {"n": 4})
+    df = pd.read_csv(out / "figure2.csv")
+    units = transfer_units(create_model("convnext_atto", 10, 2), "depthwise")
+    assert df[df.net == "AnB"].unit.tolist() == units + ["head"]
+    anb = df[df.net == "AnB"].state.tolist()
+    assert anb == ["copied from A, frozen"] * 4 + ["trained on B"] * (len(units) - 4 + 1)
+    assert set(df[df.net == "base A"].state) == {"trained on A"}
+    assert (out / "figure2.png").exists()

@@ -342,3 +342,21 @@ def test_two_overlapping_plans_train_each_run_once(tmp_path):
     same = [{k: r[k] for k in ("top1", "train_time_s", "code_revision")} for r in shared[0]] if shared else []
     assert len(shared) == 1 and same[0] == same[1]  # the same result and training time: trained once
     assert len(rows) == 3 and len([p for p in tmp_path.iterdir() if p.is_dir()]) == 3
+
+
+def test_a_runs_initial_model_is_the_net_it_started_from(tmp_path):
+    """RunStore.model(rid, initial=True) rebuilds the random net training began with (seed set as training
+    sets it); without ``initial`` the trained net."""
+    from mkf_utils.config import load_config
+    from mkf_utils.train import setup
+
+    cfg = load_config(overrides=["data.name=synthetic", "data.per_class=8", "data.test_per_class=4",
+                                 "data.batch_size=8", "model.name=convnext_atto", "model.stem_stride=2",
+                                 "optim.epochs=1", "seed=3", "data.split=random-b:0"])
+    started = setup(cfg).model.state_dict()
+    store = RunStore(tmp_path)
+    rid = store.run(cfg)["run_id"]
+    init, trained = store.model(rid, initial=True).state_dict(), store.model(rid).state_dict()
+    assert all(torch.equal(started[k], v) for k, v in init.items())
+    assert all(torch.equal(v, w) for v, w in zip(trained.values(), store.load_source(rid).values()))
+    assert not all(torch.equal(init[k], trained[k]) for k in init)

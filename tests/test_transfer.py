@@ -131,3 +131,36 @@ def test_runs_of_one_seed_and_target_start_from_one_init():
         random_seed(3, 0)
         bodies.append(create_model("convnext_atto", classes, 2).stages[0].blocks[0].conv_dw.weight)
     assert not torch.equal(*bodies)
+
+
+def test_bank_freeze_keeps_the_master_key_filters_through_training(tmp_path):
+    """transfer.mode=bank-freeze: every depthwise filter is a*f_k + b of the 8 master key filters, frozen,
+    bit-identical after training; without a source the documented assignment (channel c gets f_(c mod 8))."""
+    from mkf_utils.config import load_config
+    from mkf_utils.filters import master_key_filters, master_key_fit, unit_filters
+    from mkf_utils.runs import RunStore
+    from mkf_utils.train import setup
+
+    cfg = load_config(overrides=["data.name=synthetic", "data.per_class=8", "data.test_per_class=4",
+                                 "data.batch_size=8", "model.name=convnext_atto", "model.stem_stride=2",
+                                 "optim.epochs=1", "transfer.units=depthwise", "transfer.n=12",
+                                 "transfer.mode=bank-freeze"])
+    start = {u: f.clone() for u, f in unit_filters(setup(cfg).model).items()}
+    store = RunStore(tmp_path)
+    rid = store.run(cfg)["run_id"]
+    trained = unit_filters(store.model(rid))
+    bank = master_key_filters()
+    for u, f in trained.items():
+        assert torch.equal(f, start[u])  # frozen: bit-identical after training
+        assert torch.allclose(f / f.std(), bank[torch.arange(len(f)) % 8] / bank[torch.arange(len(f)) % 8].std())
+    # from a source: each channel is the bank's best fit of the source filter (explained variance 1)
+    src = store.load_source(rid)
+    noisy = {k: v + 0.01 * torch.randn_like(v) if k.endswith("conv_dw.weight") else v for k, v in src.items()}
+    model = create_model("convnext_atto", 6, 2)
+    apply_transfer(model, noisy, "depthwise", 4, mode="bank-freeze")
+    filters = unit_filters(model)
+    first = list(filters)
+    assert all(bool((master_key_fit(filters[u]) > 0.9999).all()) for u in first[:4])
+    assert not bool((master_key_fit(filters[first[4]]) > 0.9999).all())  # beyond n: untouched
+    with pytest.raises(MKFError, match="bank-freeze"):
+        load_config(overrides=["transfer.units=conv", "transfer.n=2", "transfer.mode=bank-freeze"])
