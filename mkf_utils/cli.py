@@ -4,6 +4,7 @@
     mkf units convnext_atto --kind depthwise --stem-stride 2 --image-size 32
     mkf splits show imagenet-manmade
     mkf runs
+    mkf runs --orphans
     mkf profile evidence
     mkf plan evidence figure3 --list
     mkf plan evidence-gpu figure3 figure4 figure5 --minutes 7
@@ -72,6 +73,14 @@ def _runs(args: argparse.Namespace) -> None:
     from .runs import RunStore
 
     store = RunStore.default(args.store)
+    if args.orphans:
+        from .profiles import planned_ids
+
+        planned = planned_ids()
+        for rid, _ in store.configs():
+            if rid not in planned:
+                print(rid)
+        return
     df = store.collect()
     if df.empty:
         print(f"no finished runs in {store.root}")
@@ -153,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.set_defaults(fn=_splits)
     p = sub.add_parser("runs", help="print the run store as a table")
+    p.add_argument("--orphans", action="store_true", help="only list the finished runs that no profile plans any more")
     p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.set_defaults(fn=_runs)
     p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
@@ -160,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_profile)
     p = sub.add_parser("plan", help="train the missing runs of a profile's sections, seed by seed (or --list them)")
     p.add_argument("profile", help="configs/profiles/NAME.yaml or a path")
-    p.add_argument("section", nargs="+", help="figure3 | figure4 | figure5 | study (several: one plan)")
+    p.add_argument("section", nargs="+", help="figure3 | figure4 | figure5 | study | masterkey (several: one plan)")
     p.add_argument("--list", action="store_true", help="only count the recorded runs and list the missing ones")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: the profile's run_workers, "
                    "else one per core)")

@@ -233,3 +233,21 @@ def clusters_by_depth(models: dict[str, nn.Module], k: int = 8, close: float = 0
         rows += [{"model": label, "unit": u, "index": i, "rel_depth": (i + 1) / len(banks), "share_close": share[u]}
                  for i, u in enumerate(banks)]
     return pd.DataFrame(rows)
+
+
+def layer_scales(models: dict[str, nn.Module], kind: str = "depthwise") -> pd.DataFrame:
+    """Per model and unit: the mean |layer scale| (timm's ``gamma``) of the block the unit sits in, which
+    scales the block's whole residual branch (ConvNeXt starts it at 1e-6: until it grows, a block and its
+    depthwise filter barely touch the output). Units outside a layer-scaled block are left out.
+    Columns ``model, unit, index, rel_depth, layer_scale``."""
+    rows = []
+    for label, net in models.items():
+        modules = dict(net.named_modules())
+        units = transfer_units(net, kind)
+        for i, unit in enumerate(units):
+            block = modules.get(unit.rsplit(".", 1)[0]) if "." in unit else None
+            gamma = getattr(block, "gamma", None)
+            if isinstance(gamma, torch.Tensor):
+                rows.append({"model": label, "unit": unit, "index": i, "rel_depth": (i + 1) / len(units),
+                             "layer_scale": round(float(gamma.detach().abs().mean()), 6)})
+    return pd.DataFrame(rows, columns=["model", "unit", "index", "rel_depth", "layer_scale"])

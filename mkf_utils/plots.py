@@ -150,17 +150,20 @@ def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> list
 
 def filter_gallery(gallery: pd.DataFrame, title: str) -> alt.FacetChart:
     """A grid of filters from :func:`mkf_utils.filters.gallery`: one row per model, one column per position
-    (first, middle, last unit), the sampled filters side by side; red positive, blue negative."""
-    k = gallery.groupby("position")["col"].transform("max") + 1
-    d = gallery.assign(x=gallery["filter"] * (k + 1) + gallery["col"])
-    return alt.Chart(d).mark_rect().encode(
-        x=alt.X("x:O", axis=None), y=alt.Y("row:O", axis=None),
+    (first, middle, last unit), the sampled filters side by side with a gap between them, every tap the same
+    size (a 3x3 filter is drawn smaller than a 7x7 one); red positive, blue negative."""
+    k = int(gallery["row"].max()) + 1
+    d = gallery.assign(x=gallery["filter"] * (k + 1) + gallery["col"], y=gallery["row"])
+    width = int(gallery["filter"].max() + 1) * (k + 1)
+    return alt.Chart(d.assign(x2=d.x + 1, y2=d.y + 1)).mark_rect().encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width], nice=False)), x2="x2:Q",
+        y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, k], reverse=True, nice=False)), y2="y2:Q",
         color=alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1], reverse=True), title="tap / peak"),
         tooltip=["model", "unit", "filter", "value"],
-    ).properties(width=220, height=28).facet(
+    ).properties(width=4 * width, height=4 * k).facet(
         row=alt.Row("model:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left", labelLimit=260)),
         column=alt.Column("position:N", sort=["first", "middle", "last"], title=None),
-    ).resolve_scale(x="independent").properties(title=title)
+    ).properties(title=title)
 
 
 SETUP_STATES = ["trained on A", "trained on B", "copied from A, frozen", "copied from B, frozen", "random init, frozen"]

@@ -1,8 +1,8 @@
 """Profiles: one typed schema for the settings every notebook reads (``configs/profiles/<name>.yaml``).
 
 A profile defines each architecture once (``architectures``) and the runs of each figure in its own
-section (``figure3``, ``figure4``, ``figure5``, ``study``), which names the architectures it uses. A
-misspelt key or a wrong type is a one-line :class:`~mkf_utils.errors.MKFError`, raised before anything
+section (``figure3``, ``figure4``, ``figure5``, ``study``, ``masterkey``), which names the architectures it
+uses. A misspelt key or a wrong type is a one-line :class:`~mkf_utils.errors.MKFError`, raised before anything
 trains (``mkf profile NAME`` checks a profile, and every notebook target runs that check first).
 
 >>> P = load_profile("smoke")
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .runs import RunStore
 
 PROFILES = REPO / "configs" / "profiles"
-SECTIONS = ("figure3", "figure4", "figure5", "study")
+SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey")
 
 
 @dataclass
@@ -87,6 +87,7 @@ class Profile:
     figure4: Optional[Section] = None
     figure5: Optional[Section] = None
     study: Optional[Section] = None
+    masterkey: Optional[Section] = None  # DS-CNN depthwise units frozen to the master key filters (generality notebook)
 
 
 def profile_path(name: str | Path) -> Path:
@@ -233,4 +234,17 @@ def check(name: str | Path) -> dict[str, int]:
     count per section."""
     P = load_profile(name)
     return {sec: len(section_plan(P, sec)) for sec in SECTIONS if P[sec] is not None}
+
+
+def planned_ids() -> dict[str, list[str]]:
+    """Every run id that some section of some profile in ``configs/profiles/`` plans, with ``profile:section``
+    labels: a record in ``runs/`` whose id is not here is orphaned (its profile changed since it was trained)."""
+    planned: dict[str, list[str]] = {}
+    for path in sorted(PROFILES.glob("*.yaml")):
+        P = load_profile(path.stem)
+        for sec in SECTIONS:
+            if P[sec] is not None:
+                for p in section_plan(P, sec):
+                    planned.setdefault(run_id(p.config), []).append(f"{path.stem}:{sec}")
+    return planned
 

@@ -67,3 +67,14 @@ def test_unit_filters_follow_the_units():
     r = unit_filters(create_model("resnet18", 4), "conv")
     assert len(r) == 17 and tuple(r["conv1"].shape) == (64 * 3, 7, 7) and tuple(r["layer1.0.conv1"].shape) == (64 * 64, 3, 3)
     assert len(sample(r["layer1.0.conv1"], 100)) == 100 and torch.equal(sample(r["conv1"], 1000), r["conv1"])
+
+
+def test_layer_scales_read_convnext_gamma():
+    from mkf_utils.filters import layer_scales
+
+    net = create_model("convnext_atto", 4)
+    t = layer_scales({"init": net})
+    assert len(t) == 12 and t.layer_scale.eq(1e-6).all()  # timm's ConvNeXt starts every block at 1e-6
+    net.stages[3].blocks[1].gamma.data.fill_(-0.5)
+    assert layer_scales({"x": net}).layer_scale.iloc[-1] == 0.5
+    assert layer_scales({"r": create_model("resnet18", 4)}, "conv").empty  # no layer scale: no rows

@@ -194,6 +194,14 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
     assert len(fits) == 3 * 12 and fits.explained.between(0, 1).all()
     clusters = pd.read_csv(out / "generality_clusters.csv")
     assert len(clusters) == 3 * 12 and clusters.share_close.between(0, 1).all()
+    scales = pd.read_csv(out / "generality_layer_scale.csv")
+    assert len(scales) == 3 * 12 and (scales[scales.model == "random init"].layer_scale == 1e-6).all()
+    mk = pd.read_csv(out / "generality_masterkey_runs.csv")  # the smoke profile's masterkey section
+    assert set(mk.treatment) == {"base", "AnB", "random-frozen", "master-key", "master-key AnB"}
+    assert set(mk.architecture) == {"ConvNeXt-atto"} and (mk[mk.treatment != "base"].n == 12).all()
+    paired = pd.read_csv(out / "generality_masterkey_paired.csv")
+    assert set(paired.comparison) == {"master-key − random-frozen", "master-key − base", "master-key AnB − master-key",
+                                      "AnB − master-key"}
 
 
 def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):

@@ -5,9 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from mkf_utils.errors import MKFError
-from mkf_utils.config import run_id
+from mkf_utils.config import load_config, run_id
 from mkf_utils.profiles import PROFILES, check, load_profile, progress, recorded, section_plan, subtitle
 from mkf_utils.runs import RunStore
 
@@ -123,3 +124,21 @@ def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     assert len(set(ids)) == len(ids) == 10
     n3 = {run_id(p.config) for p in section_plan(load_profile(tmp_path / "tiny.yaml"), "figure3")}
     assert [i in n3 for i in ids] == [True] * 8 + [False] * 2
+
+
+def test_orphaned_records_are_listed(tmp_path, capsys):
+    """`mkf runs --orphans` lists a finished run that no profile plans (a profile changed since), and only it."""
+    from mkf_utils.cli import main
+    from mkf_utils.profiles import planned_ids
+
+    planned = planned_ids()
+    base = section_plan(load_profile("smoke"), "figure3")[0].config
+    assert "smoke:figure3" in planned[run_id(base)]
+    store = RunStore(tmp_path)
+    for cfg in (base, load_config(overrides={**OmegaConf.to_container(base), "seed": 12345})):
+        folder = store.path(run_id(cfg))  # a finished run's record, without training it
+        folder.mkdir()
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        (folder / "result.json").write_text('{"top1": 0.5}')
+    assert main(["runs", "--orphans", "--store", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [run_id(load_config(overrides={**OmegaConf.to_container(base), "seed": 12345}))]
