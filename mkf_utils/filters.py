@@ -98,21 +98,28 @@ def best_match(a: torch.Tensor, b: torch.Tensor) -> float:
     return round(float((na @ nb.T).abs().amax(1).mean()), 6)
 
 
-def master_key_fit(filters: torch.Tensor, bank: torch.Tensor | None = None) -> torch.Tensor:
-    """Per filter (``N x 7 x 7``), the share of its variance that the best ``a * f_k + b`` explains, over the
-    bank's filters ``f_k`` (default: :func:`master_key_filters`): the largest squared correlation.
-    A constant filter explains nothing and gets 0."""
+def best_fit(filters: torch.Tensor, bank: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    """Per filter (``N x 7 x 7``), its least-squares fit ``a * f_k + b`` by the best filter ``f_k`` of the bank
+    (default: :func:`master_key_filters`): ``(k, a, b, explained)``, ``explained`` being the share of the
+    filter's variance the fit explains (the largest squared correlation; 0 for a constant filter)."""
     bank = master_key_filters() if bank is None else bank
     if filters.shape[1:] != bank.shape[1:]:
         raise MKFError(f"filters of {tuple(filters.shape[1:])} cannot be fitted by a bank of {tuple(bank.shape[1:])}",
                        "the master key filters are 7x7: use a net with 7x7 depthwise filters (ConvNeXt)")
     f = filters.reshape(len(filters), -1)
-    g = bank.reshape(len(bank), -1)
-    f = f - f.mean(1, keepdim=True)
-    g = g - g.mean(1, keepdim=True)
-    fn = f.norm(dim=1, keepdim=True)
-    corr = (f @ g.T) / (fn * g.norm(dim=1)).clamp_min(1e-12)
-    return torch.where(fn.squeeze(1) > 1e-12, corr.pow(2).amax(1), torch.zeros(len(f)))
+    g = bank.reshape(len(bank), -1).to(f)
+    fc, gc = f - f.mean(1, keepdim=True), g - g.mean(1, keepdim=True)
+    fn = fc.norm(dim=1, keepdim=True)
+    r2, k = ((fc @ gc.T) / (fn * gc.norm(dim=1)).clamp_min(1e-12)).pow(2).max(1)
+    a = (fc * gc[k]).sum(1) / gc[k].pow(2).sum(1)
+    b = f.mean(1) - a * g[k].mean(1)
+    return k, a, b, torch.where(fn.squeeze(1) > 1e-12, r2, torch.zeros_like(r2))
+
+
+def master_key_fit(filters: torch.Tensor, bank: torch.Tensor | None = None) -> torch.Tensor:
+    """Per filter (``N x 7 x 7``), the share of its variance that the best ``a * f_k + b`` explains
+    (:func:`best_fit`)."""
+    return best_fit(filters, bank)[3]
 
 
 def kmeans(x: torch.Tensor, k: int, seed: int = 0, iters: int = 50) -> torch.Tensor:
@@ -155,9 +162,11 @@ def checkpoint_model(path: str, name: str) -> nn.Module:
     """A timm net ``name`` (its body; the head is dropped) with the weights of the state_dict file ``path``,
     e.g. ImageNet ConvNeXt weights a user already has (nothing is downloaded)."""
     from .models import create_model
-    from .runs import RunStore
+    from .runs import load_weights
 
-    sd = RunStore(Path(path).parent).load_source(str(path))
+    if not Path(path).expanduser().is_file():
+        raise MKFError(f"checkpoint {path} is not a file", "give the path of a state_dict file")
+    sd = load_weights(Path(path).expanduser())
     net = create_model(name, 0)
     missing, _ = net.load_state_dict(sd, strict=False)
     if missing:
@@ -179,18 +188,16 @@ def gallery(models: dict[str, nn.Module], kind: str = "depthwise", per_unit: int
     """The filters a gallery draws: per model, ``per_unit`` filters sampled with ``seed`` from its first,
     middle and last unit, each sign-normalised and scaled to a peak of 1. One row per tap: ``model,
     position, unit, filter, row, col, value``."""
-    rows = []
+    tables = []
     for label, net in models.items():
         banks = unit_filters(net, kind)
         for position, unit in first_middle_last(list(banks)).items():
             picked = sign_normalise(sample(banks[unit], per_unit, seed))
             picked = picked / picked.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
-            for i, f in enumerate(picked):
-                for (r, c), v in zip(torch.cartesian_prod(torch.arange(f.shape[0]), torch.arange(f.shape[1])).tolist(),
-                                     f.flatten().tolist()):
-                    rows.append({"model": label, "position": position, "unit": unit, "filter": i, "row": r, "col": c,
-                                 "value": round(v, 4)})
-    return pd.DataFrame(rows)
+            i, r, c = (t.flatten().tolist() for t in torch.meshgrid(*(torch.arange(n) for n in picked.shape), indexing="ij"))
+            tables.append(pd.DataFrame({"model": label, "position": position, "unit": unit, "filter": i, "row": r,
+                                        "col": c, "value": [round(v, 4) for v in picked.flatten().tolist()]}))
+    return pd.concat(tables, ignore_index=True)
 
 
 def similarity_by_depth(pairs: dict[str, tuple[nn.Module, nn.Module]], kind: str = "depthwise",

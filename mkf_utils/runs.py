@@ -34,6 +34,20 @@ from .runfolder import RunFolder
 from .train import StepHook, dist_info, fit
 
 
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict in file ``path`` (also one saved as ``{"state_dict": ...}`` or ``{"model": ...}``); a
+    file that does not load is an :class:`MKFError`."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise MKFError(f"source checkpoint {path} is corrupt ({type(e).__name__})",
+                       "re-create it (delete its run folder and run it again)") from None
+    for key in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    return sd
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``, held for the ``with`` block (rank 0 only under torchrun)."""
@@ -95,15 +109,7 @@ class RunStore:
             if not path.is_file():
                 raise MKFError(f"transfer.source '{source}' is neither a run in {self.root} nor a file",
                                "give a finished run's id (`mkf runs`) or the path of a state_dict file")
-        try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise MKFError(f"source checkpoint {path} is corrupt ({type(e).__name__})",
-                           "re-create it (delete its run folder and run it again)") from None
-        for key in ("state_dict", "model"):
-            if isinstance(sd, dict) and isinstance(sd.get(key), dict):
-                sd = sd[key]
-        return sd
+        return load_weights(path)
 
     def model(self, rid: str, initial: bool = False) -> torch.nn.Module:
         """Finished run ``rid``'s trained net (eval mode), or with ``initial=True`` the random net it started

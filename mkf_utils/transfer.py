@@ -124,7 +124,7 @@ def bank_weights(weight: torch.Tensor, source: torch.Tensor | None = None) -> to
     >>> bool((master_key_fit(w.squeeze(1)) > 0.9999).all())
     True
     """
-    from .filters import master_key_filters
+    from .filters import best_fit, master_key_filters
 
     bank = master_key_filters().to(weight)
     if weight.shape[1:] != (1, *bank.shape[1:]):
@@ -133,12 +133,8 @@ def bank_weights(weight: torch.Tensor, source: torch.Tensor | None = None) -> to
     if source is None:
         f = bank[torch.arange(len(weight)) % len(bank)]
         return (f * weight.std() / f.std()).unsqueeze(1)
-    x = source.reshape(len(source), -1).to(weight)
+    k, a, b, _ = best_fit(source.squeeze(1).to(weight), bank)
     g = bank.reshape(len(bank), -1)
-    xc, gc = x - x.mean(1, keepdim=True), g - g.mean(1, keepdim=True)
-    k = ((xc @ gc.T) / (xc.norm(dim=1, keepdim=True) * gc.norm(dim=1)).clamp_min(1e-12)).pow(2).argmax(1)
-    a = (xc * gc[k]).sum(1) / gc[k].pow(2).sum(1)
-    b = x.mean(1) - a * g[k].mean(1)
     return (a[:, None] * g[k] + b[:, None]).view_as(weight)
 
 
