@@ -204,6 +204,14 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
                                       "AnB − master-key"}
 
 
+def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store, figure3):
+    before = set(p.name for p in store.iterdir())
+    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store,
+                  {"recorded_only": True}, masterkey={"seeds": [7]})  # seed 7: no masterkey run recorded
+    assert (out / "generality.csv").exists() and not (out / "generality_masterkey_runs.csv").exists()
+    assert set(p.name for p in store.iterdir()) == before
+
+
 def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
     from mkf_utils.models import create_model
     from mkf_utils.units import transfer_units
