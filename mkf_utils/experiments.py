@@ -234,9 +234,9 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
 
     Args:
         budgets: each ``{"per_class": images per class, "epochs": E}``, optionally with ``"recipe"`` (a label),
-            ``"overrides"`` (config merged over the architecture's) and ``"architectures"`` (the labels that
-            train it; default all); labelled ``per_class``, ``epochs``, ``image_epochs`` (images per class x
-            epochs) and ``recipe`` in each run's labels.
+            ``"overrides"`` (config merged over the architecture's), ``"architectures"`` (the labels that
+            train it; default all) and ``"seeds"`` (default ``seeds``); labelled ``per_class``, ``epochs``,
+            ``image_epochs`` (images per class x epochs) and ``recipe`` in each run's labels.
         the rest: as in :func:`ab_plan`.
 
     >>> archs = {"ResNet-18": {"model": {"name": "resnet18"}, "units": "conv"}}
@@ -244,13 +244,18 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
     ...                    {"random-frozen": [1.0]}, [0], {"data": {"name": "synthetic"}}, targets=["B"])
     >>> [(p.labels["treatment"], p.labels["image_epochs"]) for p in plan]
     [('base', 16), ('base', 16), ('random-frozen', 16)]
+    >>> two_seeds = [{"per_class": 8, "epochs": 2, "seeds": [0, 1]}]
+    >>> len(budget_plan(archs, {"A": "random-a:0", "B": "random-b:0"}, two_seeds, {"random-frozen": [1.0]}, [0],
+    ...                 {"data": {"name": "synthetic"}}, targets=["B"]))
+    6
     """
     plan: list[Planned] = []
     for b in budgets:
-        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides", "architectures"}
+        b = {k: v for k, v in b.items() if v is not None}  # unset schema keys
+        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides", "architectures", "seeds"}
         if unknown or not {"per_class", "epochs"} <= set(b):
             raise MKFError(f"budget {b} is malformed",
-                           "give per_class and epochs (and optionally recipe, overrides, architectures)")
+                           "give per_class and epochs (and optionally recipe, overrides, architectures, seeds)")
         names = b.get("architectures") or list(architectures)
         if set(names) - set(architectures):
             raise MKFError(f"budget {b} names architectures {sorted(set(names) - set(architectures))} that the study "
@@ -259,6 +264,6 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
         archs = {a: _merge(architectures[a], b.get("overrides", {})) for a in names}
         labels = dict(per_class=b["per_class"], epochs=b["epochs"], image_epochs=b["per_class"] * b["epochs"],
                       recipe=b.get("recipe", "default"))
-        for p in ab_plan(archs, halves, treatments, seeds, over, targets=targets):
+        for p in ab_plan(archs, halves, treatments, b.get("seeds", seeds), over, targets=targets):
             plan.append(Planned({**p.labels, **labels}, p.config))
     return plan

@@ -57,6 +57,7 @@ class Budget:
     recipe: str = "default"
     overrides: dict[str, Any] = field(default_factory=dict)
     architectures: Optional[list[str]] = None  # the study's architectures that train this budget (None: all)
+    seeds: Optional[list[int]] = None  # None: the study's seeds (a cheap budget can afford more)
 
 
 @dataclass
@@ -222,9 +223,12 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     test = "all" if d.test_per_class is None else str(d.test_per_class)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
     budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if name != "study" else "budgets below"
+    more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
+            for b in (s.budgets if name == "study" else []) if b.seeds is not None]
     return [f"Profile: {P.description}.",
             f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
-            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))}).",
+            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"
+            + (f"; {'; '.join(more)}." if more else "."),
             "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."
             ] + ([note] if note else [])
 

@@ -66,6 +66,15 @@ def test_subtitles_come_from_the_settings():
     assert subtitle(P, "figure3", 72, 72) == subtitle(P, "figure3")
 
 
+def test_a_study_budget_can_have_its_own_seeds():
+    budgets = [{"per_class": 8, "epochs": 1}, {"per_class": 8, "epochs": 2, "recipe": "cheap", "seeds": [0, 1, 2]}]
+    P = load_profile("smoke", {"seeds": [0], "study": {"budgets": budgets}})
+    plan = section_plan(P, "study")
+    seeds = {(p.labels["recipe"], p.labels["seed"]) for p in plan}
+    assert {s for r, s in seeds if r == "default"} == {0} and {s for r, s in seeds if r == "cheap"} == {0, 1, 2}
+    assert "1 seed (0); cheap 8 x 2: seeds 0, 1, 2." in subtitle(P, "study")[1]
+
+
 def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     """`mkf plan` lists a section's missing runs (bases and all-units runs seed by seed, then partial depths),
     trains them, and afterwards finds them all recorded."""
