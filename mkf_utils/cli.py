@@ -113,7 +113,8 @@ def _plan(args: argparse.Namespace) -> None:
     import time
 
     from .config import run_id
-    from .experiments import run_plan
+    from .executor import available_cores
+    from .experiments import estimate_minutes, run_plan
     from .profiles import load_profile, section_plan
     from .runs import RunStore
 
@@ -134,6 +135,10 @@ def _plan(args: argparse.Namespace) -> None:
     print(f"{Path(args.profile).name} {' + '.join(args.section)}: {len(plan) - len(missing)} of {len(plan)} runs "
           f"recorded in {store.root}", flush=True)
     if args.list:
+        workers = args.workers or P.run_workers or available_cores()
+        minutes, unknown = estimate_minutes(plan, store, workers)
+        print(f"  left: about {minutes / 60:.1f} h with {workers} workers at the recorded times of like runs"
+              + (f", plus {unknown} runs with none recorded" if unknown else ""))
         for p in missing:
             lab = p.labels
             print(f"  missing {run_id(p.config)}  {lab['architecture']} {lab['treatment']} {lab['direction']} "
@@ -171,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="train the missing runs of a profile's sections, seed by seed (or --list them)")
     p.add_argument("profile", help="configs/profiles/NAME.yaml or a path")
     p.add_argument("section", nargs="+", help="figure3 | figure4 | figure5 | study | masterkey (several: one plan)")
-    p.add_argument("--list", action="store_true", help="only count the recorded runs and list the missing ones")
+    p.add_argument("--list", action="store_true", help="only count the recorded runs, estimate the time left from them and list the missing ones")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: the profile's run_workers, "
                    "else one per core)")
     p.add_argument("--minutes", type=float, default=None, help="start no run after this many minutes (runs started "

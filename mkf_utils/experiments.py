@@ -150,6 +150,40 @@ def export_pending(plan: list[Planned], store: RunStore) -> Path | None:
     return folder
 
 
+def estimate_minutes(plan: list[Planned], store: RunStore, workers: int = 1) -> tuple[float, int]:
+    """A rough wall time for ``plan``'s unfinished runs with ``workers`` at once, from its finished ones.
+
+    Each unfinished run costs the median recorded ``train_time_s`` of the finished runs most like it: same
+    architecture, kind (base, partial or full depth), target half and end; failing that, same architecture
+    and kind; failing that, same architecture. Returns (minutes, runs with no like run recorded, not counted).
+
+    >>> estimate_minutes([], RunStore("/tmp/empty-store"))
+    (0.0, 0)
+    """
+    def keys(lab: dict) -> list[tuple]:
+        kind = "base" if lab["treatment"] == "base" else "full" if lab["n"] == lab["n_units"] else "partial"
+        return [(lab["architecture"], kind, lab["target"], lab["end"]), (lab["architecture"], kind),
+                (lab["architecture"],)]
+
+    done: dict[tuple, list[float]] = {}
+    todo = []
+    for p in plan:
+        result = store.result(run_id(p.config))
+        if result is None:
+            todo.append(p)
+        else:
+            for k in keys(p.labels):
+                done.setdefault(k, []).append(result["train_time_s"])
+    seconds, unknown = 0.0, 0
+    for p in todo:
+        like = next((done[k] for k in keys(p.labels) if k in done), None)
+        if like is None:
+            unknown += 1
+        else:
+            seconds += float(pd.Series(like).median())
+    return seconds / 60 / max(1, workers), unknown
+
+
 def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | None = print,
              execute: bool = True, workers: int | None = 1, threads: int | None = None,
              deadline: float | None = None) -> pd.DataFrame:

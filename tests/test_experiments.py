@@ -6,7 +6,7 @@ import pytest
 
 from mkf_utils.config import run_id
 from mkf_utils.errors import MKFError
-from mkf_utils.experiments import ab_plan, depth_to_n, relative_accuracy
+from mkf_utils.experiments import ab_plan, depth_to_n, estimate_minutes, relative_accuracy
 from mkf_utils.plots import summarize, yosinski_reference
 
 pytestmark = pytest.mark.unit
@@ -32,6 +32,28 @@ def test_plan_wires_sources_to_the_right_bases():
         assert t.units == ("conv" if lab["architecture"] == "ResNet-18" else "depthwise")
     ns = sorted({p.labels["n"] for p in plan if p.labels["architecture"] == "ResNet-18"})
     assert ns == [0, 6, 17]
+
+
+def test_estimate_uses_the_median_of_like_runs_with_fallbacks():
+    plan = ab_plan(ARCHS, HALVES, {"AnB": [1 / 3, 1.0]}, seeds=[0, 1])
+    resnet = [p for p in plan if p.labels["architecture"] == "ResNet-18"]
+    seconds = {}  # recorded: ResNet-18's seed-0 bases (600 s man-made, 1200 s natural) and full depths (300 s), its
+    for p in resnet:  # seed-1 man-made base (600 s)
+        lab = p.labels
+        if lab["treatment"] == "base" and (lab["seed"] == 0 or lab["target"] == "man-made"):
+            seconds[run_id(p.config)] = {"man-made": 600.0, "natural": 1200.0}[lab["target"]]
+        elif lab["seed"] == 0 and lab["n"] == lab["n_units"]:
+            seconds[run_id(p.config)] = 300.0
+
+    class Store:
+        def result(self, rid):
+            return {"train_time_s": seconds[rid]} if rid in seconds else None
+
+    # missing: seed 1's natural base (1200: like target), its full depths (2 x 300) and four partial depths
+    # (seeds 0 and 1, both directions): none recorded, so each costs the architecture's median, 600
+    minutes, unknown = estimate_minutes(plan, Store(), workers=2)
+    assert unknown == len(plan) - len(resnet)  # no ConvNeXt-atto run is recorded
+    assert minutes == pytest.approx((1200 + 600 + 4 * 600) / 60 / 2)
 
 
 def test_depths_and_bad_plans():
