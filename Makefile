@@ -51,7 +51,7 @@ test-unit: $(STAMP)
 
 # Train the missing runs of one section of the profile (bases and all-units runs seed by seed, then partial depths),
 # without building the figure: for long profiles, run it in the background and `make records` as runs finish.
-# `.venv/bin/mkf plan PROFILE SECTION --list` counts what is recorded and lists what is missing.
+# `.venv/bin/mkf plan PROFILE SECTION --list` counts what is recorded, estimates the time left and lists what is missing.
 SECTION ?= figure3
 plan: $(STAMP)
 	$(BIN)/mkf plan $(PROFILE) $(SECTION)

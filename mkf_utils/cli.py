@@ -137,8 +137,11 @@ def _plan(args: argparse.Namespace) -> None:
     if args.list:
         workers = args.workers or P.run_workers or available_cores()
         minutes, unknown = estimate_minutes(plan, store, workers)
-        print(f"  left: about {minutes / 60:.1f} h with {workers} workers at the recorded times of like runs"
-              + (f", plus {unknown} runs with none recorded" if unknown else ""))
+        if unknown == len(missing) > 0:
+            print("  left: no estimate (no run like them recorded)")
+        elif missing:
+            print(f"  left: about {minutes / 60:.1f} h with {workers} workers at the recorded times of like runs"
+                  + (f", plus {unknown} runs with none recorded" if unknown else ""))
         for p in missing:
             lab = p.labels
             print(f"  missing {run_id(p.config)}  {lab['architecture']} {lab['treatment']} {lab['direction']} "

@@ -93,7 +93,8 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     assert main(["plan", *args, "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("tiny.yaml figure3: 0 of 8 runs recorded")
-    order = [(line.split()[3], line.split()[-2], line.split()[-1]) for line in lines[1:]]
+    assert lines[1] == "  left: no estimate (no run like them recorded)"
+    order = [(line.split()[3], line.split()[-2], line.split()[-1]) for line in lines[2:]]
     assert order == [("base", "n=0", "seed=0"), ("base", "n=0", "seed=0"), ("AnB", "n=12", "seed=0"),
                      ("base", "n=0", "seed=1"), ("base", "n=0", "seed=1"), ("AnB", "n=12", "seed=1"),
                      ("AnB", "n=6", "seed=0"), ("AnB", "n=6", "seed=1")]
@@ -129,7 +130,7 @@ def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     assert main(["plan", str(tmp_path / "tiny.yaml"), "figure3", "figure4", "--list", "--store", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("tiny.yaml figure3 + figure4: 0 of 10 runs recorded")  # 8 + 2 reverse partials
-    ids = [line.split()[1] for line in lines[1:]]
+    ids = [line.split()[1] for line in lines[2:]]
     assert len(set(ids)) == len(ids) == 10
     n3 = {run_id(p.config) for p in section_plan(load_profile(tmp_path / "tiny.yaml"), "figure3")}
     assert [i in n3 for i in ids] == [True] * 8 + [False] * 2
