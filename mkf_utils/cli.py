@@ -131,12 +131,13 @@ def _plan(args: argparse.Namespace) -> None:
                 plan.append((partial, k if partial else 0, p.labels["seed"], p))
     plan = [p for *_, p in sorted(plan, key=lambda t: t[:3])]
     store = RunStore.default(args.store)
-    missing = [p for p in plan if store.result(run_id(p.config)) is None]
+    results = [store.result(run_id(p.config)) for p in plan]
+    missing = [p for p, r in zip(plan, results) if r is None]
     print(f"{Path(args.profile).name} {' + '.join(args.section)}: {len(plan) - len(missing)} of {len(plan)} runs "
           f"recorded in {store.root}", flush=True)
     if args.list:
         workers = args.workers or P.run_workers or available_cores()
-        minutes, unknown = estimate_minutes(plan, store, workers)
+        minutes, unknown = estimate_minutes(plan, results, workers)
         if unknown == len(missing) > 0:
             print("  left: no estimate (no run like them recorded)")
         elif missing:

@@ -150,14 +150,15 @@ def export_pending(plan: list[Planned], store: RunStore) -> Path | None:
     return folder
 
 
-def estimate_minutes(plan: list[Planned], store: RunStore, workers: int = 1) -> tuple[float, int]:
-    """A rough wall time for ``plan``'s unfinished runs with ``workers`` at once, from its finished ones.
+def estimate_minutes(plan: list[Planned], results: list[dict | None], workers: int = 1) -> tuple[float, int]:
+    """A rough wall time for ``plan``'s unfinished runs with ``workers`` at once, from its finished ones
+    (``results``: each planned run's recorded result, None if unfinished, e.g. from :meth:`RunStore.result`).
 
     Each unfinished run costs the median recorded ``train_time_s`` of the finished runs most like it: same
     architecture, kind (base, partial or full depth), target half and end; failing that, same architecture
     and kind; failing that, same architecture. Returns (minutes, runs with no like run recorded, not counted).
 
-    >>> estimate_minutes([], RunStore("/tmp/empty-store"))
+    >>> estimate_minutes([], [])
     (0.0, 0)
     """
     def keys(lab: dict) -> list[tuple]:
@@ -167,8 +168,7 @@ def estimate_minutes(plan: list[Planned], store: RunStore, workers: int = 1) -> 
 
     done: dict[tuple, list[float]] = {}
     todo = []
-    for p in plan:
-        result = store.result(run_id(p.config))
+    for p, result in zip(plan, results):
         if result is None:
             todo.append(p)
         else:

@@ -45,13 +45,10 @@ def test_estimate_uses_the_median_of_like_runs_with_fallbacks():
         elif lab["seed"] == 0 and lab["n"] == lab["n_units"]:
             seconds[run_id(p.config)] = 300.0
 
-    class Store:
-        def result(self, rid):
-            return {"train_time_s": seconds[rid]} if rid in seconds else None
-
     # missing: seed 1's natural base (1200: like target), its full depths (2 x 300) and four partial depths
     # (seeds 0 and 1, both directions): none recorded, so each costs the architecture's median, 600
-    minutes, unknown = estimate_minutes(plan, Store(), workers=2)
+    minutes, unknown = estimate_minutes(plan, [{"train_time_s": seconds[run_id(p.config)]} if run_id(p.config) in seconds
+                                                else None for p in plan], workers=2)
     assert unknown == len(plan) - len(resnet)  # no ConvNeXt-atto run is recorded
     assert minutes == pytest.approx((1200 + 600 + 4 * 600) / 60 / 2)
 
