@@ -64,6 +64,32 @@ def summarize(table: pd.DataFrame, by_target: bool = False) -> pd.DataFrame:
     return out.sort_values(["architecture", "treatment", "n"], ignore_index=True)
 
 
+def one_depth_note(table: pd.DataFrame) -> list[str]:
+    """A caption line naming the treatments of ``table`` measured at one depth only (none when none is): their
+    curve joins the base at n = 0 to that one point and says nothing of the depths between.
+
+    >>> t = pd.DataFrame({"architecture": ["a", "a", "a", "a", "b", "b"], "n": [0, 2, 4, 1, 4, 4],
+    ...                   "treatment": ["base", "AnB", "AnB", "random-frozen", "AnB", "random-frozen"],
+    ...                   "n_units": [4, 4, 4, 4, 4, 4]})
+    >>> one_depth_note(t)
+    ['Measured at one depth only, each line joining the base (n = 0) to that point: random-frozen at n = 1 (a), 4 (b).']
+    >>> one_depth_note(t[t.architecture == "b"])
+    ['Measured at one depth only, each line joining the base (n = 0) to that point: AnB and random-frozen at n = N.']
+    """
+    t = table[table.treatment != "base"]
+    at: dict[str, list[str]] = {}  # where -> treatments measured there only
+    for name, g in t.groupby("treatment", sort=False):
+        per_arch = g.groupby("architecture", sort=False)[["n", "n_units"]].agg(set)
+        if (per_arch.n.map(len) == 1).all():
+            full = all(n == u for n, u in zip(per_arch.n.map(min), per_arch.n_units.map(min)))
+            where = "N" if full else ", ".join(f"{min(n)} ({a})" for a, n in per_arch.n.items())
+            at.setdefault(where, []).append(str(name))
+    if not at:
+        return []
+    return ["Measured at one depth only, each line joining the base (n = 0) to that point: "
+            + "; ".join(f"{' and '.join(names)} at n = {where}" for where, names in at.items()) + "."]
+
+
 def paired_panel(paired: pd.DataFrame, title: str) -> alt.FacetChart:
     """Paired differences of top-1 (mean and t interval per architecture, direction and depth), one facet per
     comparison; the zero line is where a treatment and its comparison agree."""
