@@ -106,7 +106,9 @@ def paired_differences(table: pd.DataFrame, comparisons: list[tuple[str, str]] |
     paired by seed (and by budget columns ``per_class``/``epochs``/``recipe`` when present).
 
     ``b == "base"`` pairs with the base trained on the same target half (n = 0); any other ``b`` with the run
-    of the same depth n and end. Seeds present on one side only are counted in ``unpaired``, not used. With a
+    of the same depth n and end, at the depths where ``b`` was run for that architecture (in either direction;
+    elsewhere there is nothing to compare with, and no row). Seeds present on one side only are counted in
+    ``unpaired``, not used. With a
     ``test_images`` column, the sd of a group's differences is at least one test image's step (1 / test
     images; :func:`mean_interval`).
 
@@ -128,6 +130,8 @@ def paired_differences(table: pd.DataFrame, comparisons: list[tuple[str, str]] |
         else:
             right = table[table.treatment == b][["architecture", "direction", "n", "end", "seed", *budget, metric]]
             on = ["architecture", "direction", "n", "end", "seed", *budget]
+            measured = right[["architecture", "n", "end", *budget]].drop_duplicates()
+            left = left.merge(measured, on=list(measured.columns))
         merged = left.merge(right, on=on, how="left", suffixes=("", "_other"), validate="many_to_one")
         keys = ["architecture", "direction", "n", "n_units", "end", *budget]
         for key, g in merged.groupby(keys, sort=False, dropna=False):
@@ -169,14 +173,20 @@ def reading(paired: pd.DataFrame, at_full_depth: bool = True) -> list[str]:
         lines.append(f"- {r.architecture}, {r.direction}, {depth}: {r.comparison} {r.mean:+.3f}{ci} "
                      f"({r.pairs} pair{'s' if r.pairs != 1 else ''}): {words[v]}.")
     control = rows[rows.comparison == "AnB − random-frozen"]
-    if len(control):
-        for arch, g in control.groupby("architecture", sort=False):
-            verdicts = {verdict(r) for _, r in g.iterrows()}
-            if verdicts == {"above"}:
-                lines.append(f"- **{arch}**: copied filters beat random-frozen ones in every direction, so this "
-                             "setting can tell transferred filters from irrelevant ones.")
-            else:
-                lines.append(f"- **{arch}**: copied filters do not beat random-frozen ones in every direction "
-                             f"({', '.join(sorted(verdicts))}): for this net the setting cannot tell general filters "
-                             "from filters that do not matter; read its AnB curve as a demo, not as evidence.")
+    for arch in rows.architecture[rows.comparison.str.startswith("AnB")].unique():
+        g = control[control.architecture == arch]
+        verdicts = {verdict(r) for _, r in g.iterrows()}
+        if not verdicts:
+            lines.append(f"- **{arch}**: no random-frozen run recorded at these depths, so nothing here tells its "
+                         "copied filters from filters that do not matter.")
+        elif verdicts == {"above"}:
+            lines.append(f"- **{arch}**: copied filters beat random-frozen ones in every direction, so this "
+                         "setting can tell transferred filters from irrelevant ones.")
+        elif verdicts == {"below"}:
+            lines.append(f"- **{arch}**: copied filters do worse than random-frozen ones in every direction: they "
+                         "are specific to the half they were trained on, and random ones serve the target better.")
+        else:
+            lines.append(f"- **{arch}**: copied filters do not beat random-frozen ones in every direction "
+                         f"({', '.join(sorted(verdicts))}): for this net the setting cannot tell general filters "
+                         "from filters that do not matter; read its AnB curve as a demo, not as evidence.")
     return lines

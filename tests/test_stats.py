@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from mkf_utils.stats import mean_interval, paired_differences, t_quantile, verdict
+from mkf_utils.stats import mean_interval, paired_differences, reading, t_quantile, verdict
 
 pytestmark = pytest.mark.unit
 
@@ -57,13 +57,25 @@ def test_base_pairs_with_the_target_half_and_directions_stay_apart():
 
 
 def test_depths_are_separate_and_one_pair_has_no_interval():
-    rows = [run("AnB", 0, 0.6, n=2), run("AnB", 0, 0.5, n=4), run("random-frozen", 0, 0.55, n=4)]
+    rows = [run("AnB", 0, 0.6, n=2), run("AnB", 0, 0.5, n=4), run("random-frozen", 0, 0.55, n=4),
+            run("AnB", 0, 0.7, n=4, target="A")]  # B→A: random-frozen not recorded in this direction (yet)
     d = paired_differences(pd.DataFrame(rows), [("AnB", "random-frozen")])
-    assert len(d) == 2
-    deep = d[d.n == 4].iloc[0]
+    assert len(d) == 2 and (d.n == 4).all()  # n = 2: no random-frozen run at that depth, nothing to compare
+    deep = d.set_index("direction").loc["A→B"]
     assert deep["pairs"] == 1 and math.isnan(deep["low"]) and verdict(deep) == "one pair"
-    shallow = d[d.n == 2].iloc[0]
-    assert shallow["pairs"] == 0 and shallow["unpaired"] == 1 and verdict(shallow) == "no pairs"
+    other = d.set_index("direction").loc["B→A"]
+    assert other["pairs"] == 0 and other["unpaired"] == 1 and verdict(other) == "no pairs"
+
+
+def test_reading_sums_up_each_net_from_its_control():
+    rows = [run("AnB", s, 0.6 + s / 100) for s in range(3)] + [run("random-frozen", s, 0.5) for s in range(3)]
+    one_way = pd.DataFrame(rows + [run("AnB", 0, 0.7, target="A")])
+    assert "can tell transferred filters" in reading(paired_differences(pd.DataFrame(rows)), False)[-1]
+    assert "cannot tell" in reading(paired_differences(one_way), False)[-1]  # B→A has no pair yet
+    worse = pd.DataFrame([{**r, "top1": 0.4 + r["seed"] / 100} if r["treatment"] == "AnB" else r for r in rows])
+    assert "specific to the half" in reading(paired_differences(worse), False)[-1]
+    no_control = pd.DataFrame([r for r in rows if r["treatment"] == "AnB"])
+    assert "no random-frozen run recorded" in reading(paired_differences(no_control), False)[-1]
 
 
 def test_verdict_moves_with_the_interval():
