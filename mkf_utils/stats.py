@@ -108,9 +108,8 @@ def paired_differences(table: pd.DataFrame, comparisons: list[tuple[str, str]] |
     ``b == "base"`` pairs with the base trained on the same target half (n = 0); any other ``b`` with the run
     of the same depth n and end, at the depths where ``b`` was run for that architecture (in either direction;
     elsewhere there is nothing to compare with, and no row). Seeds present on one side only are counted in
-    ``unpaired``, not used. With a
-    ``test_images`` column, the sd of a group's differences is at least one test image's step (1 / test
-    images; :func:`mean_interval`).
+    ``unpaired``, not used. With a ``test_images`` column, the sd of a group's differences is at least one test
+    image's step (1 / test images; :func:`mean_interval`).
 
     Returns columns ``architecture, direction, n, n_units, comparison, mean, low, high, pairs, unpaired, level``
     (and the budget columns), ``low``/``high`` NaN when fewer than two pairs.
