@@ -121,18 +121,20 @@ def _axis_title(y: str) -> str:
 
 
 def area_under_curve(summary: pd.DataFrame, y: str = "rel_ratio") -> pd.DataFrame:
-    """Trapezoid area under each curve of ``y`` against ``rel_depth`` (0 to 1, the base at 0), and its
-    value at the deepest point: one row per ``series``.
+    """Trapezoid area under each curve of ``y`` against ``rel_depth`` (0 to 1, the base at 0), its value at
+    the deepest point, that point's depth and the number of measured depths (a straight line is assumed
+    between them, so areas over different depths compare only roughly): one row per ``series``.
 
     >>> s = pd.DataFrame({"series": "a", "rel_depth": [0, 0.5, 1], "rel_ratio": [1, 0.8, 0.6]})
-    >>> area_under_curve(s)[["auc", "deepest"]].values.tolist()
-    [[0.8, 0.6]]
+    >>> area_under_curve(s)[["auc", "deepest", "max_depth", "depths"]].values.tolist()
+    [[0.8, 0.6, 1.0, 3.0]]
     """
     rows = []
     for series, g in summary.sort_values("rel_depth").groupby("series", sort=False):
         x, v = g.rel_depth.to_numpy(), g[y].to_numpy()
         auc = float(((x[1:] - x[:-1]) * (v[1:] + v[:-1]) / 2).sum())
-        rows.append({"series": series, "auc": round(auc, 12), "deepest": float(v[-1]), "max_depth": float(x[-1])})
+        rows.append({"series": series, "auc": round(auc, 12), "deepest": float(v[-1]), "max_depth": float(x[-1]),
+                     "depths": len(x)})
     return pd.DataFrame(rows)
 
 
