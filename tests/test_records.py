@@ -1,0 +1,40 @@
+"""The committed figures against the committed run records: every run a figure's table names has its record
+in `runs/` (config, per-epoch metrics, result), tracked in git, and the table's top-1 is the record's."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = ("config.yaml", "metrics.csv", "result.json")
+TABLES = sorted(p for p in (ROOT / "paper_figures").glob("*/*.csv") if "run_id" in p.read_text().split("\n", 1)[0].split(","))
+
+
+def tracked_records() -> set[str]:
+    """Paths under runs/ that git tracks (on a clean clone: the files there); without git, those on disk."""
+    try:
+        out = subprocess.run(["git", "ls-files", "runs"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {str(p.relative_to(ROOT)) for p in (ROOT / "runs").glob("*/*")}
+    return set(out.split())
+
+
+def test_figure_tables_exist():
+    assert len(TABLES) >= 6, "the committed figures' run tables went missing from paper_figures/"
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_run_in_a_figure_has_its_record(table: Path):
+    df = pd.read_csv(table)
+    tracked = tracked_records()
+    missing = sorted(f"runs/{i}/{f}" for i in set(df.run_id) for f in RECORD if f"runs/{i}/{f}" not in tracked)
+    assert not missing, f"{table.name} names runs whose records are not committed: {missing[:5]} (run `make records`)"
+    for row in df.itertuples():
+        recorded = json.loads((ROOT / "runs" / row.run_id / "result.json").read_text())["top1"]
+        assert row.top1 == pytest.approx(recorded, abs=1e-9), f"{table.name}: {row.run_id} top-1 differs from its record"
