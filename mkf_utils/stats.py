@@ -100,6 +100,25 @@ def mean_interval(values: list[float] | pd.Series, level: float = 0.95,
     return mean, mean - half, mean + half
 
 
+def difference_interval(a: list[float] | pd.Series, b: list[float] | pd.Series,
+                        level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of mean(a) - mean(b) for two unpaired samples (say, two architectures' per-seed
+    retention): Welch's t interval; (difference, nan, nan) when either sample has fewer than two values or
+    neither varies.
+
+    >>> [round(v, 4) for v in difference_interval([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])]
+    [-1.0, -3.267, 1.267]
+    """
+    x, y = (pd.Series(v, dtype=float).dropna() for v in (a, b))
+    diff = float(x.mean() - y.mean())
+    vx, vy = (float(v.var(ddof=1)) / len(v) if len(v) > 1 else math.nan for v in (x, y))
+    if not vx + vy > 0:
+        return diff, math.nan, math.nan
+    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    half = t_quantile(0.5 + level / 2, df) * math.sqrt(vx + vy)
+    return diff, diff - half, diff + half
+
+
 def paired_differences(table: pd.DataFrame, comparisons: list[tuple[str, str]] | None = None,
                        metric: str = "top1", level: float = 0.95) -> pd.DataFrame:
     """Per architecture, direction, depth and comparison ``(a, b)``: ``metric`` of ``a`` minus that of ``b``,

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from mkf_utils.stats import mean_interval, paired_differences, reading, t_quantile, verdict
+from mkf_utils.stats import difference_interval, mean_interval, paired_differences, reading, t_quantile, verdict
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +98,14 @@ def test_equal_differences_are_not_certain():
     big = [run("AnB", s, 0.4 + 0.01 * s) for s in range(3)] + [run("random-frozen", s, 0.6) for s in range(3)]
     assert verdict(paired_differences(pd.DataFrame(big).assign(test_images=600),
                                       [("AnB", "random-frozen")]).iloc[0]) == "below"
+
+
+def test_difference_interval_is_welchs():
+    # a: mean 2, variance 2 over 2 values (se^2 1); b: no spread; so df = 1 and the half-width is t(0.975, 1)
+    mean, low, high = difference_interval([1.0, 3.0], [2.0, 2.0, 2.0, 2.0])
+    assert (mean, round(low, 4), round(high, 4)) == (0.0, -12.7062, 12.7062)
+    mean, low, high = difference_interval([0.90, 0.88, 0.92], [0.80, 0.81, 0.79])
+    assert low > 0 and mean == pytest.approx(0.10)
+    assert difference_interval([0.80, 0.81, 0.79], [0.90, 0.88, 0.92])[1] == pytest.approx(-high)
+    assert all(math.isnan(v) for v in difference_interval([0.9], [0.8, 0.7])[1:])
+    assert all(math.isnan(v) for v in difference_interval([0.9, 0.9], [0.8, 0.8])[1:])
