@@ -61,9 +61,11 @@ VERIFY_RUNS ?= 2
 verify: $(STAMP)
 	$(BIN)/mkf verify --runs $(VERIFY_RUNS)
 
-# Stage the record (config, metrics, result) of every finished run in runs/ for a commit; unfinished runs stay out.
+# Stage the record (config, metrics, result; reproductions.csv where a retraining checked it) of every finished
+# run in runs/ for a commit; unfinished runs stay out.
 records:
-	@for d in runs/*/; do [ -f "$$d/result.json" ] && git add "$$d"config.yaml "$$d"metrics.csv "$$d"result.json; done; \
+	@for d in runs/*/; do [ -f "$$d/result.json" ] && git add "$$d"config.yaml "$$d"metrics.csv "$$d"result.json; \
+	  [ -f "$$d"reproductions.csv ] && git add "$$d"reproductions.csv; done; \
 	  echo "runs/: $$(git diff --cached --name-only -- runs | wc -l) record files staged"
 
 lab: $(STAMP)

@@ -4,7 +4,8 @@ The run store's records (``config.yaml``, ``metrics.csv``, ``result.json``) are 
 not. Two things retrain a recorded run:
 
 - a transfer whose source run has a record but no ``model.pt`` (a fresh clone): :func:`reproduce` trains
-  the source again, checks it against its record, and only then puts its weights in the store;
+  the source again, checks it against its record (the check is appended to the run's ``reproductions.csv``),
+  and only then puts its weights in the store;
 - ``mkf verify`` / ``make verify``: :func:`verify` retrains a random sample of recorded runs in a scratch
   folder and reports any drift; the records are never changed.
 
@@ -87,11 +88,26 @@ def retrain(store, rid: str, scratch: Path) -> dict:
     return compare(run_dir, scratch)
 
 
+REPRODUCTIONS = "reproductions.csv"  # in a run's folder: one row per retraining of it by :func:`reproduce`
+
+
+def log_reproduction(run_dir: Path, check: dict) -> None:
+    """Append ``check`` (from :func:`compare`) with where and when it was computed to the run's
+    ``reproductions.csv``, a record like its result (`make records` tracks it): which machines reproduced it."""
+    here = provenance("cpu")
+    row = {"when": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "cpu": here["cpu"],
+           "torch": here["torch"], "threads": torch.get_num_threads(), **check}
+    path = run_dir / REPRODUCTIONS
+    pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
 def reproduce(store, rid: str) -> Path:
-    """Give recorded run ``rid`` its missing ``model.pt`` by retraining it; raise if it disagrees with its record."""
+    """Give recorded run ``rid`` its missing ``model.pt`` by retraining it; raise if it disagrees with its record.
+    Either way the comparison is appended to the run's ``reproductions.csv`` (:func:`log_reproduction`)."""
     run_dir = store.path(rid)
     scratch = run_dir / ".reproduce"
     check = retrain(store, rid, scratch)
+    log_reproduction(run_dir, check)
     if not check["ok"]:
         raise MKFError(f"run {rid} retrained to top-1 {check['retrained_top1']:.4f}, its record says "
                        f"{check['recorded_top1']:.4f} (recorded with {check['recorded_threads']} threads on "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 
@@ -46,6 +47,9 @@ def test_missing_source_is_retrained_to_its_record(recorded, tmp_path):
     b = torch.load(clone.path(run_id(base)) / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not (clone.path(run_id(base)) / ".reproduce").exists()
+    log = pd.read_csv(clone.path(run_id(base)) / "reproductions.csv")  # the check is recorded beside the run
+    assert len(log) == 1 and bool(log.ok[0]) and bool(log.identical[0])
+    assert log.retrained_top1[0] == log.recorded_top1[0] == store.result(run_id(base))["top1"]
 
 
 def test_source_that_disagrees_with_its_record_is_refused(recorded, tmp_path):
@@ -59,6 +63,7 @@ def test_source_that_disagrees_with_its_record_is_refused(recorded, tmp_path):
     with pytest.raises(MKFError, match="record says"), pytest.warns(UserWarning):
         clone.run(transfer)
     assert not (clone.path(run_id(base)) / "model.pt").exists()  # never a wrong source
+    assert not pd.read_csv(clone.path(run_id(base)) / "reproductions.csv").ok[0]  # and the refusal is recorded
     assert clone.result(run_id(transfer)) is None
 
 
