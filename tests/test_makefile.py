@@ -52,3 +52,24 @@ def test_a_failed_build_leaves_the_previous_figure_intact(tmp_path):
                          cwd=REPO, capture_output=True, text=True)
     assert run.returncode != 0 and "no-such-split" in run.stdout + run.stderr
     assert [p.name for p in out.iterdir()] == ["figure3.png"] and (out / "figure3.png").read_bytes() == b"previous figure"
+
+
+def test_records_stages_finished_runs_records_only(tmp_path):
+    if shutil.which("git") is None or shutil.which("make") is None:
+        pytest.skip("needs git and make")
+    shutil.copyfile(REPO / "Makefile", tmp_path / "Makefile")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    files = {"done/config.yaml", "done/metrics.csv", "done/result.json", "done/reproductions.csv", "done/model.pt",
+             "checked/config.yaml", "checked/metrics.csv", "checked/result.json",
+             "running/config.yaml", "running/metrics.csv", "running/checkpoint.pt"}
+    for f in files:
+        (tmp_path / "runs" / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / f).write_text("x")
+    out = subprocess.run(["make", "records"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=tmp_path, capture_output=True, text=True,
+                            check=True).stdout.split()
+    # a finished run's record and its reproduction log; never weights, checkpoints or an unfinished run
+    assert sorted(staged) == sorted(f"runs/{f}" for f in files if f.split("/")[0] != "running" and not f.endswith(".pt"))
+    assert "7 record files staged" in out.stdout
