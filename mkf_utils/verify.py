@@ -91,12 +91,12 @@ def retrain(store, rid: str, scratch: Path) -> dict:
 REPRODUCTIONS = "reproductions.csv"  # in a run's folder: one row per retraining of it by :func:`reproduce`
 
 
-def log_reproduction(run_dir: Path, check: dict) -> None:
-    """Append ``check`` (from :func:`compare`) with where and when it was computed to the run's
-    ``reproductions.csv``, a record like its result (`make records` tracks it): which machines reproduced it."""
-    here = provenance("cpu")
+def log_reproduction(run_dir: Path, scratch: Path, check: dict) -> None:
+    """Append ``check`` (from :func:`compare`) with when and where the retrained run in ``scratch`` was computed
+    (its provenance) to the run's ``reproductions.csv``, a record like its result (`make records` tracks it)."""
+    here = RunFolder(scratch).read_result()["provenance"]
     row = {"when": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "cpu": here["cpu"],
-           "torch": here["torch"], "threads": torch.get_num_threads(), **check}
+           "torch": here["torch"], "threads": here["threads"], **check}
     path = run_dir / REPRODUCTIONS
     pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
 
@@ -107,7 +107,7 @@ def reproduce(store, rid: str) -> Path:
     run_dir = store.path(rid)
     scratch = run_dir / ".reproduce"
     check = retrain(store, rid, scratch)
-    log_reproduction(run_dir, check)
+    log_reproduction(run_dir, scratch, check)
     if not check["ok"]:
         raise MKFError(f"run {rid} retrained to top-1 {check['retrained_top1']:.4f}, its record says "
                        f"{check['recorded_top1']:.4f} (recorded with {check['recorded_threads']} threads on "

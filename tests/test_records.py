@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -16,13 +17,14 @@ RECORD = ("config.yaml", "metrics.csv", "result.json")
 TABLES = sorted(p for p in (ROOT / "paper_figures").glob("*/*.csv") if "run_id" in p.read_text().split("\n", 1)[0].split(","))
 
 
-def tracked_records() -> set[str]:
+@cache
+def tracked_records() -> frozenset[str]:
     """Paths under runs/ that git tracks (on a clean clone: the files there); without git, those on disk."""
     try:
         out = subprocess.run(["git", "ls-files", "runs"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return {str(p.relative_to(ROOT)) for p in (ROOT / "runs").glob("*/*")}
-    return set(out.split())
+        return frozenset(str(p.relative_to(ROOT)) for p in (ROOT / "runs").glob("*/*"))
+    return frozenset(out.split())
 
 
 def test_figure_tables_exist():

@@ -49,6 +49,7 @@ def test_missing_source_is_retrained_to_its_record(recorded, tmp_path):
     assert not (clone.path(run_id(base)) / ".reproduce").exists()
     log = pd.read_csv(clone.path(run_id(base)) / "reproductions.csv")  # the check is recorded beside the run
     assert len(log) == 1 and bool(log.ok[0]) and bool(log.identical[0])
+    assert log.threads[0] == store.result(run_id(base))["provenance"]["threads"]  # the retraining's, not this process's
     assert log.retrained_top1[0] == log.recorded_top1[0] == store.result(run_id(base))["top1"]
 
 
