@@ -5,8 +5,10 @@ Small CPU runs do not use many threads well: measured on this project's 2-core m
 the images per second of one process with two threads, and ConvNeXt-atto (stem stride 2) at 1.28x. So
 :func:`run_parallel` starts ``workers`` processes with ``threads`` threads each (default: one worker per
 core, one thread each) and hands them runs in plan order; a transfer waits for its source run when that
-run is in the plan. Workers go through the run store, so its locks keep two processes (or two plans) from
-training one run twice, and a finished run is read, not retrained.
+run is in the plan, and while one worker retrains a source that has a record but no weights (a fresh clone),
+the other workers take runs that do not need it before they queue on its lock. Workers go through the run
+store, so its locks keep two processes (or two plans) from training one run twice, and a finished run is
+read, not retrained.
 
 Results do not depend on the worker count, but they do on the thread count (float sums change order):
 the thread count is recorded in each run's provenance, and ``make verify`` retrains with it.
@@ -83,24 +85,32 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
             if log is not None:
                 log(i, results[i], False)
     running: dict[Future, int] = {}
+    restorer: dict[int, int] = {}  # running transfer -> its source, recorded without weights, that it retrains
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:
         while todo or running:
-            for i in list(todo):
-                if len(running) >= workers or (deadline is not None and time.monotonic() > deadline):
+            while len(running) < workers and not (deadline is not None and time.monotonic() > deadline):
+                for i in [i for i in todo if needs.get(i) in failed]:
+                    todo.remove(i)
+                    failed[i] = f"its source run {ids[needs[i]]} failed"
+                ready = [i for i in todo if needs.get(i) is None or needs[i] in results]
+                if not ready:
                     break
+                # a transfer whose source another worker is retraining would only wait on its lock: any other
+                # ready run goes first (min keeps plan order among equals)
+                busy = set(restorer.values())
+                i = min(ready, key=lambda i: needs.get(i) in busy)
+                todo.remove(i)
+                running[pool.submit(_train_one, str(root), OmegaConf.to_yaml(configs[i]))] = i
                 src = needs.get(i)
-                if src is not None and src in failed:
-                    todo.remove(i)
-                    failed[i] = f"its source run {ids[src]} failed"
-                elif src is None or src in results:
-                    todo.remove(i)
-                    running[pool.submit(_train_one, str(root), OmegaConf.to_yaml(configs[i]))] = i
+                if src is not None and src not in busy and not store.has_weights(ids[src]):
+                    restorer[i] = src
             if not running:
                 break  # what is left waits on a failed source
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 i = running.pop(fut)
+                restorer.pop(i, None)
                 try:
                     results[i] = fut.result()
                 except Exception as e:  # noqa: BLE001  (reported together at the end)

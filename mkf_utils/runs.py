@@ -96,7 +96,7 @@ class RunStore:
         if run_dir.is_dir():
             if self.result(source) is None:
                 raise MKFError(f"source run {source} is not finished", "run it first (`mkf train` or RunStore.run)")
-            path = run_dir / "model.pt"
+            path = RunFolder(run_dir).weights_file
             if not path.exists():
                 with file_lock(run_dir / ".lock"):
                     if not path.exists():
@@ -110,6 +110,10 @@ class RunStore:
                 raise MKFError(f"transfer.source '{source}' is neither a run in {self.root} nor a file",
                                "give a finished run's id (`mkf runs`) or the path of a state_dict file")
         return load_weights(path)
+
+    def has_weights(self, rid: str) -> bool:
+        """Whether run ``rid``'s trained weights are in the store (a fresh clone has records only)."""
+        return RunFolder(self.path(rid)).weights_file.exists()
 
     def model(self, rid: str, initial: bool = False) -> torch.nn.Module:
         """Finished run ``rid``'s trained net (eval mode), or with ``initial=True`` the random net it started

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import TINY
-from mkf_utils.config import load_config
+from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
 from mkf_utils.executor import run_parallel
 from mkf_utils.experiments import ab_plan, run_plan
@@ -52,3 +52,23 @@ def test_no_run_starts_after_the_deadline(tmp_path):
     with pytest.raises(MKFError, match=r"1 of 1 runs did not start before the deadline"):
         run_parallel([cfg], tmp_path, workers=1, threads=1, deadline=time.monotonic() - 1)
     assert RunStore(tmp_path).collect().empty
+
+
+def test_a_run_that_needs_no_restored_source_goes_first(tmp_path):
+    """A fresh clone: two transfers share a source that has a record but no weights. While one worker retrains
+    that source, the other takes the independent run instead of queueing on the source's lock."""
+    store = RunStore(tmp_path)
+    base = load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-a:0"])
+    rid = store.run(base)["run_id"]
+    store.path(rid).joinpath("model.pt").unlink()
+    assert not store.has_weights(rid)
+    first, second = (load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-b:0", f"transfer.n={n}",
+                                                   f"transfer.source={rid}"]) for n in (2, 4))
+    other = load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-b:0", "seed=1"])
+    run_parallel([base, first, second, other], tmp_path, workers=2, threads=1)
+    assert store.has_weights(rid) and len(pd.read_csv(store.path(rid) / "reproductions.csv")) == 1  # retrained once
+
+    def started(cfg):  # a run's config is written when its worker starts training it
+        return store.path(run_id(cfg)).joinpath("config.yaml").stat().st_mtime_ns
+
+    assert started(other) < started(second)  # before: both transfers first, the other run once one of them ended
