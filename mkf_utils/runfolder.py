@@ -7,11 +7,13 @@
 - ``checkpoint.pt``: model, optimiser, scheduler, epoch, RNG states and metrics so far (atomic, after each
   epoch; removed when the run finishes);
 - ``model.pt``: the final weights, a plain state_dict that loads into a stock timm model;
-- ``result.json``: the final numbers and provenance, written last: its presence marks a finished run.
+- ``result.json``: the final numbers and provenance, written last: its presence marks a finished run;
+- ``reproductions.csv``: one row per retraining of a recorded run that had no weights (``verify.reproduce``).
 
-The record of a run is ``config.yaml``, ``metrics.csv`` and ``result.json`` (committed to git in ``runs/``);
-the weights are not. Every write goes to a temporary file renamed over the target, so a reader (or a
-killed writer) never leaves half a file; a file that is corrupt anyway is a one-line :class:`MKFError`.
+The record of a run is ``config.yaml``, ``metrics.csv``, ``result.json`` and any ``reproductions.csv``
+(committed in ``runs/``); the weights are not. Every write goes to a temporary file renamed over the target,
+so a reader (or a killed writer) never leaves half a file; a file that is corrupt anyway is a one-line
+:class:`MKFError`.
 
 >>> import tempfile
 >>> f = RunFolder(tempfile.mkdtemp())
@@ -56,6 +58,7 @@ class RunFolder:
         self.checkpoint_file = self.path / "checkpoint.pt"
         self.weights_file = self.path / "model.pt"
         self.result_file = self.path / "result.json"
+        self.reproductions_file = self.path / "reproductions.csv"
 
     @property
     def finished(self) -> bool:

@@ -88,16 +88,13 @@ def retrain(store, rid: str, scratch: Path) -> dict:
     return compare(run_dir, scratch)
 
 
-REPRODUCTIONS = "reproductions.csv"  # in a run's folder: one row per retraining of it by :func:`reproduce`
-
-
 def log_reproduction(run_dir: Path, scratch: Path, check: dict) -> None:
     """Append ``check`` (from :func:`compare`) with when and where the retrained run in ``scratch`` was computed
     (its provenance) to the run's ``reproductions.csv``, a record like its result (`make records` tracks it)."""
     here = RunFolder(scratch).read_result()["provenance"]
     row = {"when": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "cpu": here["cpu"],
            "torch": here["torch"], "threads": here["threads"], **check}
-    path = run_dir / REPRODUCTIONS
+    path = RunFolder(run_dir).reproductions_file
     pd.DataFrame([row]).to_csv(path, mode="a", header=not path.exists(), index=False)
 
 

@@ -10,6 +10,7 @@ from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
 from mkf_utils.executor import run_parallel
 from mkf_utils.experiments import ab_plan, run_plan
+from mkf_utils.runfolder import RunFolder
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.integration
@@ -60,15 +61,16 @@ def test_a_run_that_needs_no_restored_source_goes_first(tmp_path):
     store = RunStore(tmp_path)
     base = load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-a:0"])
     rid = store.run(base)["run_id"]
-    store.path(rid).joinpath("model.pt").unlink()
+    RunFolder(store.path(rid)).weights_file.unlink()
     assert not store.has_weights(rid)
     first, second = (load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-b:0", f"transfer.n={n}",
                                                    f"transfer.source={rid}"]) for n in (2, 4))
     other = load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-b:0", "seed=1"])
     run_parallel([base, first, second, other], tmp_path, workers=2, threads=1)
-    assert store.has_weights(rid) and len(pd.read_csv(store.path(rid) / "reproductions.csv")) == 1  # retrained once
+    assert store.has_weights(rid)
+    assert len(pd.read_csv(RunFolder(store.path(rid)).reproductions_file)) == 1  # retrained once
 
     def started(cfg):  # a run's config is written when its worker starts training it
-        return store.path(run_id(cfg)).joinpath("config.yaml").stat().st_mtime_ns
+        return RunFolder(store.path(run_id(cfg))).config_file.stat().st_mtime_ns
 
     assert started(other) < started(second)  # before: both transfers first, the other run once one of them ended
