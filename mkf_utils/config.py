@@ -20,14 +20,16 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import MKFError
-from .transfer import BIAS_OPTIONS, ENDS, MODES, NORM_OPTIONS
+from .banks import BANKS
+from .transfer import ASSIGN, BIAS_OPTIONS, ENDS, MODES, NORM_OPTIONS, source_need
 from .units import UNIT_KINDS
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 ID_VERSION = 1
 # Fields added after run records were first committed, with the defaults that reproduce the older behaviour:
 # left out of a run's identity while at that default, so adding a field never orphans the records.
-LATER_FIELDS = {"optim.sched": "cosine", "optim.decay_power": 1.0}  # bump when a change to the engine makes old runs incomparable
+LATER_FIELDS = {"optim.sched": "cosine", "optim.decay_power": 1.0, "transfer.bank": "master-key",
+                "transfer.bank_size": 8, "transfer.assign": "auto"}  # bump when a change to the engine makes old runs incomparable
 
 
 @dataclass
@@ -74,6 +76,9 @@ class TransferConfig:
     mode: str = "copy-freeze"
     bias: str = "freeze"
     norm: str = "train"
+    bank: str = "master-key"  # transfer.mode=bank-freeze: master-key, random, identity, centres (mkf_utils.banks)
+    bank_size: int = 8  # how many distinct filters the bank holds
+    assign: str = "auto"  # which channel gets which bank filter: cycle, fit (a source's best fit) or auto
 
 
 @dataclass
@@ -101,7 +106,7 @@ class RunConfig:
 
 CHOICES = {
     "transfer.units": UNIT_KINDS, "transfer.end": ENDS, "transfer.mode": MODES, "transfer.bias": BIAS_OPTIONS,
-    "transfer.norm": NORM_OPTIONS, "runtime.amp": ("auto", "bf16", "fp32"),
+    "transfer.norm": NORM_OPTIONS, "transfer.bank": BANKS, "transfer.assign": ASSIGN, "runtime.amp": ("auto", "bf16", "fp32"),
 }
 
 
@@ -145,19 +150,19 @@ RANGES = [  # (key, test, rule in words)
     ("data.per_class", lambda v: v is None or v >= 1, "null or at least 1"),
     ("data.test_per_class", lambda v: v is None or v >= 1, "null or at least 1"),
     ("model.stem_stride", lambda v: v is None or v >= 1, "null or at least 1"),
-    ("transfer.n", lambda v: v >= 0, "0 or more"), ("runtime.eval_every", lambda v: v >= 1, "at least 1"),
+    ("transfer.n", lambda v: v >= 0, "0 or more"), ("transfer.bank_size", lambda v: v >= 1, "at least 1"), ("runtime.eval_every", lambda v: v >= 1, "at least 1"),
 ]
 
 
 def _check_transfer(t: DictConfig) -> None:
     """Transfers that cannot run, or whose control would silently degenerate, are refused here."""
-    if t.n and t.mode not in ("random-freeze", "bank-freeze") and not t.source:
-        raise MKFError(f"transfer.n={t.n} with transfer.mode={t.mode} copies from a source, but transfer.source is "
-                       "not set", "set transfer.source to a run id or a state_dict file, or use "
-                       "transfer.mode=random-freeze")
-    if t.n and t.mode == "bank-freeze" and t.units != "depthwise":
-        raise MKFError(f"transfer.mode=bank-freeze freezes depthwise filters to the master key bank, not "
-                       f"'{t.units}' units", "set transfer.units=depthwise")
+    if t.n and source_need(t.mode, t.bank, t.assign) == "required" and not t.source:
+        what = f"transfer.mode={t.mode}" + (f" with transfer.bank={t.bank}" if t.mode == "bank-freeze" else "")
+        raise MKFError(f"transfer.n={t.n} with {what} reads a source, but transfer.source is not set",
+                       "set transfer.source to a run id or a state_dict file, or use transfer.mode=random-freeze")
+    if t.n and t.mode in ("bank-freeze", "permute-freeze", "radial-freeze") and t.units != "depthwise":
+        raise MKFError(f"transfer.mode={t.mode} replaces depthwise filters, not '{t.units}' units",
+                       "set transfer.units=depthwise")
     if t.n and t.mode == "random-freeze" and (t.units == "block" or t.norm == "freeze"):
         what = "transfer.units=block" if t.units == "block" else "transfer.norm=freeze"
         raise MKFError(f"transfer.mode=random-freeze with {what} would freeze freshly initialised norms and layer "

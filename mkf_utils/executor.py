@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from .config import run_id
 from .errors import MKFError
 from .runs import RunStore
+from .transfer import uses_source
 
 
 def available_cores() -> int:
@@ -72,7 +73,7 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
     workers = max(1, min(workers or available_cores(), max(len(configs), 1)))
     threads = threads or max(1, available_cores() // workers)
     needs = {i: ids.index(c.transfer.source) for i, c in enumerate(configs)
-             if c.transfer.n and c.transfer.mode != "random-freeze" and c.transfer.source in ids}
+             if uses_source(c.transfer) and c.transfer.source in ids}
     results: dict[int, dict] = {}
     failed: dict[int, str] = {}
     todo = []

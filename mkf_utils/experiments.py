@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +34,41 @@ from .models import create_model
 from .runs import RunStore
 from .units import transfer_units
 
-TREATMENTS = {  # name -> (transfer.mode, where the source comes from)
-    "AnB": ("copy-freeze", "other"),
-    "BnB": ("copy-freeze", "self"),
-    "AnB+": ("copy-train", "other"),
-    "random-frozen": ("random-freeze", None),
-    "master-key": ("bank-freeze", None),  # depthwise units frozen to the 8 master key filters (fresh assignment)
-    "master-key AnB": ("bank-freeze", "other"),  # ... to the bank's best fit of base A's filters
+TREATMENTS = {  # name -> (transfer fields, where the source comes from: the other half's base, the same half's, none)
+    "AnB": ({"mode": "copy-freeze"}, "other"),
+    "BnB": ({"mode": "copy-freeze"}, "self"),
+    "AnB+": ({"mode": "copy-train"}, "other"),
+    "random-frozen": ({"mode": "random-freeze"}, None),
+    "master-key": ({"mode": "bank-freeze"}, None),  # depthwise units frozen to the 8 master key filters, cycled
+    "master-key AnB": ({"mode": "bank-freeze"}, "other"),  # ... to the bank's best fit of base A's filters
+    "identity": ({"mode": "bank-freeze", "bank": "identity", "bank_size": 1}, None),  # the centre tap alone
+    "permuted AnB": ({"mode": "permute-freeze"}, "other"),  # base A's filters, channels shuffled in each unit
+    "radial random": ({"mode": "radial-freeze"}, "other"),  # Gaussian filters with base A's energy per ring
 }
+# "<bank> k=<k>": every depthwise channel frozen to one of k filters, cycled: the first k master key filters, k of
+# the net's own init filters, or k-means centres of the other half's (A) or the same half's (B) base's filters
+BANK_TREATMENT = re.compile(r"(master-key|random|A-centres|B-centres) k=([1-9][0-9]*)")
+_BANK = {"master-key": ("master-key", None), "random": ("random", None), "A-centres": ("centres", "other"),
+         "B-centres": ("centres", "self")}
+
+
+def treatment_spec(name: str) -> tuple[dict, str | None]:
+    """A treatment's transfer fields and where its source comes from (``other``, ``self`` or None).
+
+    >>> treatment_spec("A-centres k=4")
+    ({'mode': 'bank-freeze', 'bank': 'centres', 'bank_size': 4}, 'other')
+    >>> treatment_spec("AnB")
+    ({'mode': 'copy-freeze'}, 'other')
+    """
+    if name in TREATMENTS:
+        fields, src = TREATMENTS[name]
+        return dict(fields), src
+    m = BANK_TREATMENT.fullmatch(name)
+    if m is None:
+        raise MKFError(f"unknown treatment '{name}'",
+                       f"use one of: {', '.join(TREATMENTS)}, or '<bank> k=<k>' with a bank of {', '.join(_BANK)}")
+    bank, src = _BANK[m.group(1)]
+    return {"mode": "bank-freeze", "bank": bank, "bank_size": int(m.group(2))}, src
 
 
 @dataclass
@@ -85,7 +113,7 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
         architectures: label -> ``{"model": {...}, "units": kind, ...}``; other keys (``optim``, ``data``)
             are merged over ``common``.
         halves: label -> split name, exactly two (e.g. ``{"man-made": "cifar10-manmade", ...}``).
-        treatments: name (from :data:`TREATMENTS`) -> relative transfer depths n / N in (0, 1], where N is
+        treatments: name (:func:`treatment_spec`) -> relative transfer depths n / N in (0, 1], where N is
             the architecture's unit count (e.g. ``{"AnB": [1/3, 2/3, 1], "random-frozen": [1]}``).
         seeds: one base per half and seed; a transfer uses the base of the same seed.
         common: config shared by every run (data, optim, runtime ...).
@@ -94,9 +122,8 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
     """
     if len(halves) != 2:
         raise MKFError(f"the A/B protocol needs two halves, got {list(halves)}", "give exactly two splits")
-    unknown = [t for t in treatments if t not in TREATMENTS]
-    if unknown:
-        raise MKFError(f"unknown treatment(s) {unknown}", f"use some of: {', '.join(TREATMENTS)}")
+    for t in treatments:
+        treatment_spec(t)
     names = list(halves)
     plan: list[Planned] = []
     for arch, spec in architectures.items():
@@ -115,13 +142,13 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
         for target in targets or names:
             other = names[1 - names.index(target)]
             for treatment, fractions in treatments.items():
-                mode, src = TREATMENTS[treatment]
+                fields, src = treatment_spec(treatment)
                 for frac in fractions:
                     n = depth_to_n(frac, total)
                     for seed in seeds:
                         source_half = {"other": other, "self": target, None: None}[src]
                         # all units from either end are the same run: share it with the forward curve
-                        transfer = dict(units=kind, n=n, end="first" if n == total else end, mode=mode,
+                        transfer = dict(units=kind, n=n, end="first" if n == total else end, **fields,
                                         source=base_ids[source_half, seed] if source_half else None)
                         cfg = load_config(overrides=_merge(cfg0, {"seed": seed, "data": {"split": halves[target]},
                                                                   "transfer": transfer}))

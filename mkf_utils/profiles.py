@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, load_config, run_id
 from .errors import MKFError
-from .experiments import BUDGET_KEYS, TREATMENTS, Planned, ab_plan, budget_plan, run_plan
+from .experiments import BUDGET_KEYS, Planned, ab_plan, budget_plan, run_plan, treatment_spec
 from .provenance import REPO
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .runs import RunStore
 
 PROFILES = REPO / "configs" / "profiles"
-SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey")
+SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls")
 
 
 @dataclass
@@ -89,6 +89,7 @@ class Profile:
     figure5: Optional[Section] = None
     study: Optional[Section] = None
     masterkey: Optional[Section] = None  # DS-CNN depthwise units frozen to the master key filters (generality notebook)
+    controls: Optional[Section] = None  # controls for depthwise filters: banks of k filters, identity, ... (controls notebook)
 
 
 def profile_path(name: str | Path) -> Path:
@@ -123,10 +124,11 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
         if unknown:
             raise MKFError(f"malformed profile {label}: {sec}.architectures names {unknown}, which are not defined",
                            f"define them under architectures or use some of: {', '.join(P.architectures)}")
-        bad = [t for t in s.treatments if t not in TREATMENTS]
-        if bad:
-            raise MKFError(f"malformed profile {label}: {sec}.treatments has {bad}",
-                           f"use some of: {', '.join(TREATMENTS)}")
+        for t in s.treatments:
+            try:
+                treatment_spec(t)
+            except MKFError as e:
+                raise MKFError(f"malformed profile {label}: {sec}.treatments has {e.problem}", e.fix) from None
         if s.target is not None and s.target not in P.halves:
             raise MKFError(f"malformed profile {label}: {sec}.target '{s.target}' is not a half",
                            f"use one of: {', '.join(P.halves)}")

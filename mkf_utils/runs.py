@@ -32,6 +32,7 @@ from .errors import MKFError
 from .provenance import REPO
 from .runfolder import RunFolder
 from .train import StepHook, dist_info, fit
+from .transfer import uses_source
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -138,9 +139,7 @@ class RunStore:
 
     def source_of(self, cfg: DictConfig) -> dict[str, torch.Tensor] | None:
         """The source weights ``cfg`` transfers from, or None when it copies nothing."""
-        t = cfg.transfer
-        needed = t.n and t.mode != "random-freeze" and (t.mode != "bank-freeze" or t.source)
-        return self.load_source(t.source) if needed else None
+        return self.load_source(cfg.transfer.source) if uses_source(cfg.transfer) else None
 
     def run(self, cfg: DictConfig, step_hook: StepHook | None = None) -> dict:
         """The result of ``cfg``: read if finished, else trained (resuming any checkpoint). Adds ``run_id``."""

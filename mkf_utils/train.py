@@ -162,7 +162,8 @@ def setup(cfg: DictConfig, source: dict[str, torch.Tensor] | None = None) -> Ses
     model = create_model(cfg.model.name, num_classes, cfg.model.stem_stride, cfg.model.pretrained,
                          **cfg.model.kwargs)
     t = cfg.transfer
-    report = apply_transfer(model, source, t.units, t.n, t.end, t.mode, t.bias, t.norm) if t.n else \
+    report = apply_transfer(model, source, t.units, t.n, t.end, t.mode, t.bias, t.norm, t.bank, t.bank_size,
+                            t.assign, cfg.seed) if t.n else \
         TransferReport([], 0, total_params=sum(p.numel() for p in model.parameters()))
     model.to(device, memory_format=torch.channels_last if rt.channels_last else torch.preserve_format)
     o = cfg.optim

@@ -6,10 +6,16 @@ Modes (Yosinski et al. 2014's treatments; A = source data, B = target data):
 - ``copy-train``: AnB+ (copied, then fine-tuned with the rest).
 - ``random-freeze``: the same units frozen at their fresh random init (nothing copied): a control for
   "the filters barely matter at this scale".
-- ``bank-freeze``: depthwise 7x7 units frozen to the 8 master key filters (:mod:`mkf_utils.filters`). With a
-  source, each channel gets the best fit ``a * f_k + b`` of the source's filter (its projection on the bank);
-  without one (a fresh net), channel ``c`` gets ``f_(c mod 8)`` scaled so that the unit's weights keep the
-  standard deviation of their fresh init. Biases stay at their init (frozen with ``bias=freeze``).
+- ``bank-freeze``: depthwise units frozen to a bank of ``bank_size`` distinct filters (:mod:`mkf_utils.banks`):
+  ``bank`` names it (``master-key``: the master key filters; ``random``: filters of the net's own init;
+  ``identity``: the centre tap; ``centres``: k-means centres of the source's depthwise filters). ``assign`` says
+  which channel gets which: ``cycle`` (channel ``c`` gets filter ``c mod k``, the unit scaled to the standard
+  deviation of its fresh init), ``fit`` (each channel the bank's best fit ``a * f_k + b`` of the source's filter)
+  or ``auto`` (``fit`` for the master key bank with a source, else ``cycle``). Biases stay at their init.
+- ``permute-freeze``: the source's filters copied with their channels shuffled within each unit (biases with
+  them), frozen: the right filters in the wrong channels.
+- ``radial-freeze``: Gaussian filters whose energy per ring of taps equals the source unit's, biases at init,
+  frozen: the copied filters' centring without their shapes.
 
 Options next to a unit (defaults in brackets):
 
@@ -37,10 +43,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .banks import BANKS, cycle_bank, fit_bank, make_bank, radial_random
 from .errors import MKFError
 from .units import Call, following_norms, trace, transfer_units
 
-MODES = ("copy-freeze", "copy-train", "random-freeze", "bank-freeze")
+MODES = ("copy-freeze", "copy-train", "random-freeze", "bank-freeze", "permute-freeze", "radial-freeze")
+ASSIGN = ("auto", "cycle", "fit")
 ENDS = ("first", "last")
 BIAS_OPTIONS = ("freeze", "train")
 NORM_OPTIONS = ("train", "freeze")
@@ -116,31 +124,59 @@ def _unit_tensors(model: nn.Module, units: list[str], kind: str, bias: str, norm
     return names, norm_modules
 
 
-def bank_weights(weight: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
-    """The ``bank-freeze`` weights for a depthwise conv weight ``C x 1 x 7 x 7`` (see the module docstring).
+def source_need(mode: str, bank: str = "master-key", assign: str = "auto") -> str:
+    """Whether a transfer reads a source checkpoint: ``required``, ``optional`` (``master-key`` bank-freeze: a
+    source turns the cycled bank into best fits) or ``none``. The one place that says which modes copy.
 
-    >>> from mkf_utils.filters import master_key_fit
-    >>> w = bank_weights(torch.randn(16, 1, 7, 7), torch.randn(16, 1, 7, 7))
-    >>> bool((master_key_fit(w.squeeze(1)) > 0.9999).all())
-    True
+    >>> source_need("random-freeze"), source_need("bank-freeze"), source_need("bank-freeze", "centres")
+    ('none', 'optional', 'required')
     """
-    from .filters import best_fit, master_key_filters
+    if mode == "random-freeze" or (mode == "bank-freeze" and bank in ("random", "identity") and assign != "fit"):
+        return "none"
+    if mode == "bank-freeze" and bank == "master-key" and assign == "auto":
+        return "optional"
+    return "required"
 
-    bank = master_key_filters().to(weight)
-    if weight.shape[1:] != (1, *bank.shape[1:]):
-        raise MKFError(f"bank-freeze needs depthwise 7x7 filters, the unit's weight is {tuple(weight.shape)}",
-                       "use transfer.units=depthwise on a net with 7x7 depthwise convs (ConvNeXt)")
-    if source is None:
-        f = bank[torch.arange(len(weight)) % len(bank)]
-        return (f * weight.std() / f.std()).unsqueeze(1)
-    k, a, b, _ = best_fit(source.squeeze(1).to(weight), bank)
-    g = bank.reshape(len(bank), -1)
-    return (a[:, None] * g[k] + b[:, None]).view_as(weight)
+
+def uses_source(t) -> bool:
+    """Whether transfer config ``t`` (``cfg.transfer``) reads ``t.source``: it transfers units and its mode needs
+    a source, or may use one and has one."""
+    need = source_need(t.mode, t.get("bank", "master-key"), t.get("assign", "auto"))
+    return bool(t.n) and (need == "required" or (need == "optional" and bool(t.source)))
+
+
+def _frozen_weights(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor] | None, chosen: list[str],
+                    all_units: list[str], mode: str, bank: str, bank_size: int, assign: str,
+                    seed: int) -> dict[str, torch.Tensor]:
+    """The new tensors of ``chosen`` depthwise units for the bank, permute and radial modes."""
+    g = torch.Generator().manual_seed(seed)
+    src = lambda u, key="weight": source[f"{u}.{key}"].detach().float()  # noqa: E731
+    out: dict[str, torch.Tensor] = {}
+    if mode == "bank-freeze":
+        pool = lambda units: torch.cat([w.reshape(-1, *w.shape[-2:]) for w in units])  # noqa: E731
+        init = pool([target[f"{u}.weight"].detach().float() for u in all_units])
+        filters = make_bank(bank, bank_size, init, pool([src(u) for u in all_units]) if bank == "centres" else None,
+                            seed)
+        fit = assign == "fit" or (assign == "auto" and bank == "master-key" and source is not None)
+        for u in chosen:
+            w = target[f"{u}.weight"].detach().float()
+            out[f"{u}.weight"] = fit_bank(w, src(u), filters) if fit else cycle_bank(w, filters)
+    elif mode == "permute-freeze":
+        for u in chosen:
+            perm = torch.randperm(len(target[f"{u}.weight"]), generator=g)
+            out[f"{u}.weight"] = src(u)[perm]
+            if f"{u}.bias" in target and f"{u}.bias" in source:
+                out[f"{u}.bias"] = src(u, "bias")[perm]
+    else:
+        for u in chosen:
+            out[f"{u}.weight"] = radial_random(src(u), g)
+    return out
 
 
 def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, units: str = "depthwise", n: int = 0,
                    end: str = "first", mode: str = "copy-freeze", bias: str = "freeze",
-                   norm: str = "train") -> TransferReport:
+                   norm: str = "train", bank: str = "master-key", bank_size: int = 8, assign: str = "auto",
+                   seed: int = 0) -> TransferReport:
     """Copy (unless ``mode="random-freeze"``) and freeze (unless ``mode="copy-train"``) ``n`` units.
 
     Args:
@@ -149,9 +185,11 @@ def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, uni
         units: the unit kind (:data:`mkf_utils.units.UNIT_KINDS`).
         n: how many units; 0 transfers nothing.
         end: ``first`` counts from the input, ``last`` from the output (reverse freezing).
-        mode, bias, norm: see the module docstring.
+        mode, bias, norm, bank, bank_size, assign: see the module docstring.
+        seed: fixes the random draws of the ``random`` bank, the k-means start, permutations and radial filters.
     """
-    for value, options, key in ((mode, MODES, "mode"), (bias, BIAS_OPTIONS, "bias"), (norm, NORM_OPTIONS, "norm")):
+    for value, options, key in ((mode, MODES, "mode"), (bias, BIAS_OPTIONS, "bias"), (norm, NORM_OPTIONS, "norm"),
+                                (bank, BANKS, "bank"), (assign, ASSIGN, "assign")):
         if value not in options:
             raise MKFError(f"unknown transfer.{key} '{value}'", f"use one of: {', '.join(options)}")
     calls = trace(model)
@@ -163,14 +201,16 @@ def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, uni
     names, norm_modules = _unit_tensors(model, chosen, units, bias, norm, calls)
     report = TransferReport(chosen, len(all_units), total_params=sum(p.numel() for p in model.parameters()))
     target = model.state_dict(keep_vars=True)
-    if mode == "bank-freeze":
+    if mode in ("bank-freeze", "permute-freeze", "radial-freeze"):
         if units != "depthwise":
-            raise MKFError(f"transfer.mode=bank-freeze works on depthwise units, not '{units}'", "set transfer.units=depthwise")
+            raise MKFError(f"transfer.mode={mode} works on depthwise units, not '{units}'", "set transfer.units=depthwise")
+        if source is None and source_need(mode, bank, assign) == "required":
+            raise MKFError(f"transfer.mode={mode} with transfer.bank={bank} needs a source checkpoint",
+                           "set transfer.source to a run id or file")
         with torch.no_grad():
-            for u in chosen:
-                key = f"{u}.weight"
-                src = None if source is None else source.get(key)
-                target[key].copy_(bank_weights(target[key], src))
+            for key, value in _frozen_weights(target, source, chosen, all_units, mode, bank, bank_size, assign,
+                                              seed).items():
+                target[key].copy_(value)
                 report.copied.append(key)
     elif mode != "random-freeze" and names:
         if source is None:
