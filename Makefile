@@ -1,4 +1,4 @@
-# make figure3 | make figures | make generality | make study | make plan | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
+# make figure3 | make figures | make generality | make study | make controls | make plan | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,7 +8,8 @@ PROFILE ?= quick
 BUILD := build/$(PROFILE)
 STAMP := $(VENV)/.installed
 
-# Every notebook notebooks/<target>_<name>.ipynb is a make target: figure1, figure3, figure4, figure5, generality, study.
+# Every notebook notebooks/<target>_<name>.ipynb is a make target: figure1, figure3, figure4, figure5, generality, study,
+# controls.
 NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
 FIGURES := $(filter figure%,$(NOTEBOOKS))
 OUT := paper_figures/$(PROFILE)
@@ -62,10 +63,10 @@ verify: $(STAMP)
 	$(BIN)/mkf verify --runs $(VERIFY_RUNS)
 
 # Stage the record (config, metrics, result; reproductions.csv where a retraining checked it) of every finished
-# run in runs/ for a commit; unfinished runs stay out.
-records:
-	@for d in runs/*/; do [ -f "$$d/result.json" ] && git add "$$d"config.yaml "$$d"metrics.csv "$$d"result.json; \
-	  [ -f "$$d"reproductions.csv ] && git add "$$d"reproductions.csv; done; \
+# run in runs/ for a commit (`mkf records` names the files: mkf_utils.runfolder.RunFolder.RECORD); unfinished runs
+# and weights stay out.
+records: | $(STAMP)
+	@$(BIN)/mkf records --store runs | xargs -r git add; \
 	  echo "runs/: $$(git diff --cached --name-only -- runs | wc -l) record files staged"
 
 lab: $(STAMP)

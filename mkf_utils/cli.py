@@ -91,6 +91,15 @@ def _runs(args: argparse.Namespace) -> None:
         print(df[cols].to_string(index=False, float_format="%.4f"))
 
 
+def _records(args: argparse.Namespace) -> None:
+    from .runfolder import record_files
+    from .runs import RunStore
+
+    since = Path(args.since).stat().st_mtime if args.since else None
+    for f in record_files(RunStore.default(args.store).root, since):
+        print(f)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from .runs import RunStore
     from .verify import TOLERANCE, verify
@@ -174,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orphans", action="store_true", help="only list the finished runs that no profile plans any more")
     p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.set_defaults(fn=_runs)
+    p = sub.add_parser("records", help="print the record files (config, metrics, result, reproductions) of every "
+                       "finished run, one path a line: what `make records` stages for a commit")
+    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
+    p.add_argument("--since", default=None, metavar="FILE", help="only files modified after FILE was")
+    p.set_defaults(fn=_records)
     p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
     p.add_argument("name")
     p.set_defaults(fn=_profile)

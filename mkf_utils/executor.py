@@ -24,7 +24,7 @@ from typing import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import run_id
+from .config import load_config, run_id
 from .errors import MKFError
 from .runs import RunStore
 from .transfer import uses_source
@@ -45,8 +45,6 @@ def _init_worker(threads: int) -> None:
 
 
 def _train_one(root: str, cfg_yaml: str) -> dict:
-    from .config import load_config
-
     cfg = load_config(overrides=OmegaConf.to_container(OmegaConf.create(cfg_yaml)))
     return RunStore(root).run(cfg)
 

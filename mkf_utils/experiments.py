@@ -6,7 +6,8 @@ Treatments (A = the source half, B = the target half):
 - ``AnB``: the first (or last) n units copied from the base trained on A and frozen;
 - ``BnB``: the selffer, copied from the base trained on B itself and frozen;
 - ``AnB+``: copied from A and fine-tuned;
-- ``random-frozen``: the same units frozen at their random init.
+- ``random-frozen``: the same units frozen at their random init;
+- the controls for depthwise filters (identity, banks of k filters, permuted, radial): :mod:`mkf_utils.treatments`.
 
 >>> archs = {"ConvNeXt-atto": {"model": {"name": "convnext_atto", "stem_stride": 2}, "units": "depthwise"}}
 >>> plan = ab_plan(archs, {"man-made": "random-a:0", "natural": "random-b:0"}, {"AnB": [0.5, 1.0]},
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,44 +32,8 @@ from .errors import MKFError
 from .executor import run_parallel
 from .models import create_model
 from .runs import RunStore
+from .treatments import treatment_spec
 from .units import transfer_units
-
-TREATMENTS = {  # name -> (transfer fields, where the source comes from: the other half's base, the same half's, none)
-    "AnB": ({"mode": "copy-freeze"}, "other"),
-    "BnB": ({"mode": "copy-freeze"}, "self"),
-    "AnB+": ({"mode": "copy-train"}, "other"),
-    "random-frozen": ({"mode": "random-freeze"}, None),
-    "master-key": ({"mode": "bank-freeze"}, None),  # depthwise units frozen to the 8 master key filters, cycled
-    "master-key AnB": ({"mode": "bank-freeze"}, "other"),  # ... to the bank's best fit of base A's filters
-    "identity": ({"mode": "bank-freeze", "bank": "identity", "bank_size": 1}, None),  # the centre tap alone
-    "permuted AnB": ({"mode": "permute-freeze"}, "other"),  # base A's filters, channels shuffled in each unit
-    "radial random": ({"mode": "radial-freeze"}, "other"),  # Gaussian filters with base A's energy per ring
-}
-# "<bank> k=<k>": every depthwise channel frozen to one of k filters, cycled: the first k master key filters, k of
-# the net's own init filters, or k-means centres of the other half's (A) or the same half's (B) base's filters
-BANK_TREATMENT = re.compile(r"(master-key|random|A-centres|B-centres) k=([1-9][0-9]*)")
-_BANK = {"master-key": ("master-key", None), "random": ("random", None), "A-centres": ("centres", "other"),
-         "B-centres": ("centres", "self")}
-
-
-def treatment_spec(name: str) -> tuple[dict, str | None]:
-    """A treatment's transfer fields and where its source comes from (``other``, ``self`` or None).
-
-    >>> treatment_spec("A-centres k=4")
-    ({'mode': 'bank-freeze', 'bank': 'centres', 'bank_size': 4}, 'other')
-    >>> treatment_spec("AnB")
-    ({'mode': 'copy-freeze'}, 'other')
-    """
-    if name in TREATMENTS:
-        fields, src = TREATMENTS[name]
-        return dict(fields), src
-    m = BANK_TREATMENT.fullmatch(name)
-    if m is None:
-        raise MKFError(f"unknown treatment '{name}'",
-                       f"use one of: {', '.join(TREATMENTS)}, or '<bank> k=<k>' with a bank of {', '.join(_BANK)}")
-    bank, src = _BANK[m.group(1)]
-    return {"mode": "bank-freeze", "bank": bank, "bank_size": int(m.group(2))}, src
-
 
 @dataclass
 class Planned:

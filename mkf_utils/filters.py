@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from .errors import MKFError
+from .models import create_model
+from .runfolder import load_weights
 from .units import transfer_units
 
 BANK_FILE = "data_files/master_key_filters/8Filters.txt"
@@ -161,9 +163,6 @@ def cluster_share(banks: dict[str, torch.Tensor], k: int = 8, close: float = 0.8
 def checkpoint_model(path: str, name: str) -> nn.Module:
     """A timm net ``name`` (its body; the head is dropped) with the weights of the state_dict file ``path``,
     e.g. ImageNet ConvNeXt weights a user already has (nothing is downloaded)."""
-    from .models import create_model
-    from .runs import load_weights
-
     if not Path(path).expanduser().is_file():
         raise MKFError(f"checkpoint {path} is not a file", "give the path of a state_dict file")
     sd = load_weights(Path(path).expanduser())

@@ -230,3 +230,50 @@ def setup_schematic(table: pd.DataFrame, title: str, subtitle: list[str]) -> alt
     return boxes.properties(width=max(240, 22 * table.position.nunique()), height=30 * len(order),
                             title=alt.Title(title, subtitle=subtitle))
 
+
+
+def bank_panel(summary: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Top-1 / base top-1 (mean ± sd over seeds) against the bank size k, one line per bank, from
+    :func:`mkf_utils.controls.summary` rows of one direction; the all-units controls (AnB, random-frozen,
+    identity, ...) as dashed horizontal rules."""
+    banks = summary[summary.lever == "few distinct filters"]
+    rules = summary[(summary.lever != "few distinct filters") & (summary.treatment != "base")]
+    ks = sorted(banks.k.dropna().astype(int).unique()) or [1]
+    x = alt.X("k:Q", title="distinct filters per net (bank size k)", scale=alt.Scale(type="log", base=2,
+              domain=[min(ks), max(ks)]), axis=alt.Axis(values=ks))
+    y = alt.Y("rel_ratio:Q", title="top-1 / base top-1", scale=alt.Scale(zero=False))
+    color = alt.Color("bank:N", title="bank", sort=[b for b in ("random", "master-key", "A-centres", "B-centres")])
+    tooltip = ["treatment", alt.Tooltip("rel_ratio:Q", format=".3f"), alt.Tooltip("top1:Q", format=".3f"), "runs"]
+    line = alt.Chart(banks).mark_line(point=True).encode(x=x, y=y, color=color, tooltip=tooltip)
+    bars = alt.Chart(banks).transform_calculate(lo="datum.rel_ratio - datum.rel_ratio_sd",
+                                                hi="datum.rel_ratio + datum.rel_ratio_sd").mark_rule().encode(
+        x=x, y="lo:Q", y2="hi:Q", color=color)
+    ref = alt.Chart(rules).mark_rule(color="gray").encode(y="rel_ratio:Q", strokeDash=dash("treatment:N", "all units"),
+                                                           tooltip=tooltip)
+    return alt.layer(line, bars, ref).properties(title=title, width=300, height=240)
+
+
+def interval_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Paired differences of top-1 with their 95% intervals, one row per comparison (in the table's order),
+    colour = direction; the zero line is where the two treatments agree."""
+    order = list(dict.fromkeys(paired.comparison))
+    y = alt.Y("comparison:N", sort=order, title=None)
+    x = alt.X("mean:Q", title="paired difference of top-1 (95% interval)")
+    color = alt.Color("direction:N", title="direction")
+    tooltip = ["comparison", "direction", alt.Tooltip("mean:Q", format="+.3f"), alt.Tooltip("low:Q", format="+.3f"),
+               alt.Tooltip("high:Q", format="+.3f"), "pairs"]
+    base = alt.Chart()
+    return alt.layer(base.mark_rule(color="gray", strokeDash=[2, 2]).encode(x=alt.datum(0)),
+                     base.mark_rule().encode(x="low:Q", x2="high:Q", y=y, color=color),
+                     base.mark_point(filled=True, size=50).encode(x=x, y=y, color=color, tooltip=tooltip),
+                     data=paired).properties(title=title, width=300, height=max(120, 16 * len(order)))
+
+
+def controls_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitle: list[str]) -> alt.HConcatChart:
+    """The controls figure: a :func:`bank_panel` per transfer direction, then the :func:`interval_panel`."""
+    directions = summary[summary.treatment != "base"].direction.unique()
+    panels = [bank_panel(summary[summary.direction == d], f"{'abcdefgh'[i]}. {d}: few distinct filters")
+              for i, d in enumerate(directions)]
+    letter = "abcdefgh"[len(panels)]
+    return alt.hconcat(*panels, interval_panel(paired, f"{letter}. paired differences (same seed)")).resolve_scale(
+        color="independent").properties(title=alt.Title(title, subtitle=subtitle))

@@ -26,8 +26,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, load_config, run_id
 from .errors import MKFError
-from .experiments import BUDGET_KEYS, Planned, ab_plan, budget_plan, run_plan, treatment_spec
+from .experiments import BUDGET_KEYS, Planned, ab_plan, budget_plan, run_plan
 from .provenance import REPO
+from .treatments import treatment_spec
 
 if TYPE_CHECKING:
     import pandas as pd

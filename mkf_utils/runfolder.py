@@ -32,9 +32,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from .errors import MKFError
 
-RECORD = ("config.yaml", "metrics.csv", "result.json")  # committed; the weights are not
-
-
 def atomic_save(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file, then rename over ``path``: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -51,6 +48,8 @@ def atomic_write_text(text: str, path: Path) -> None:
 class RunFolder:
     """One run's folder (see the module docstring for its files)."""
 
+    RECORD = ("config_file", "metrics_file", "result_file", "reproductions_file")  # committed; the weights are not
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.config_file = self.path / "config.yaml"
@@ -63,6 +62,11 @@ class RunFolder:
     @property
     def finished(self) -> bool:
         return self.result_file.exists()
+
+    def record_files(self) -> list[Path]:
+        """The files of this run's record that exist (:attr:`RECORD`); none while the run is unfinished."""
+        files = [getattr(self, name) for name in self.RECORD]
+        return [f for f in files if f.exists()] if self.finished else []
 
     def write_config(self, cfg: DictConfig) -> None:
         atomic_write_text(OmegaConf.to_yaml(cfg), self.config_file)
@@ -103,3 +107,30 @@ class RunFolder:
             raise MKFError(f"the result of run {self.path.name} ({self.result_file}) is corrupt ({type(e).__name__})",
                            f"delete {self.path} to retrain it (or restore it with `git checkout -- "
                            f"{self.result_file}`)") from None
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state_dict in file ``path`` (also one saved as ``{"state_dict": ...}`` or ``{"model": ...}``); a
+    file that does not load is an :class:`MKFError`."""
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise MKFError(f"source checkpoint {path} is corrupt ({type(e).__name__})",
+                       "re-create it (delete its run folder and run it again)") from None
+    for key in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    return sd
+
+
+def record_files(root: str | Path, since: float | None = None) -> list[Path]:
+    """The record files of every finished run under ``root`` (``root/<id>/<file>``, sorted); with ``since`` (a
+    POSIX time), only those modified after it: what a lent machine wrote, to bring back.
+
+    >>> import tempfile
+    >>> f = RunFolder(Path(tempfile.mkdtemp()) / "abc"); f.path.mkdir(); f.write_result({"top1": 0.5})
+    >>> [p.name for p in record_files(f.path.parent)]
+    ['result.json']
+    """
+    files = [f for d in sorted(Path(root).iterdir()) if d.is_dir() for f in RunFolder(d).record_files()]
+    return [f for f in files if since is None or f.stat().st_mtime > since]

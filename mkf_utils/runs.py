@@ -26,27 +26,16 @@ from typing import Iterator
 import pandas as pd
 import torch
 from omegaconf import DictConfig
+from timm.utils import random_seed
 
 from .config import identity, load_config, run_id
 from .errors import MKFError
+from .models import create_model
 from .provenance import REPO
-from .runfolder import RunFolder
+from .runfolder import RunFolder, load_weights
 from .train import StepHook, dist_info, fit
 from .transfer import uses_source
-
-
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The state_dict in file ``path`` (also one saved as ``{"state_dict": ...}`` or ``{"model": ...}``); a
-    file that does not load is an :class:`MKFError`."""
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise MKFError(f"source checkpoint {path} is corrupt ({type(e).__name__})",
-                       "re-create it (delete its run folder and run it again)") from None
-    for key in ("state_dict", "model"):
-        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
-            sd = sd[key]
-    return sd
+from .verify import reproduce
 
 
 @contextmanager
@@ -101,8 +90,6 @@ class RunStore:
             if not path.exists():
                 with file_lock(run_dir / ".lock"):
                     if not path.exists():
-                        from .verify import reproduce
-
                         warnings.warn(f"source run {source} has a record but no weights: retraining it", stacklevel=2)
                         reproduce(self, source)
         else:
@@ -122,10 +109,6 @@ class RunStore:
 
         Weights come from :meth:`load_source` (a recorded run without weights is retrained and checked first).
         """
-        from timm.utils import random_seed
-
-        from .models import create_model
-
         result = self.result(rid)
         if result is None:
             raise MKFError(f"run {rid} is not finished in {self.root}", "run it first (`mkf train` or a figure)")

@@ -30,6 +30,7 @@ from .config import load_config
 from .errors import MKFError
 from .provenance import provenance
 from .runfolder import RunFolder
+from .train import fit
 
 TOLERANCE = 0.03  # top-1, absolute, when the machine kind or thread count differs from the record's
 TIMING = ("epoch_time_s", "train_img_s")
@@ -72,8 +73,6 @@ def compare(run_dir: Path, scratch: Path) -> dict:
 def retrain(store, rid: str, scratch: Path) -> dict:
     """Train recorded run ``rid`` of ``store`` again into ``scratch`` (its source loaded, or reproduced,
     from the store), with its recorded thread count; the comparison from :func:`compare`."""
-    from .train import fit
-
     run_dir = store.path(rid)
     rec = store.result(rid)
     if rec is None:

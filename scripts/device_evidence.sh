@@ -27,13 +27,12 @@ $PY -c "import torch, timm, omegaconf; print('torch', torch.__version__, 'timm',
 # The store starts with the committed records (no weights travel): recorded runs are not trained again, and a
 # transfer whose base is recorded retrains the base first and checks it against its record (mkf_utils.verify).
 cp -r runs/. "$STORE"/ 2>/dev/null
-ls "$STORE" > /tmp/recorded-before.txt
+touch /tmp/records-stamp
 
-pack() {  # the records (config, metrics, result) of every run finished here, atomically replaced
-  local runs; runs=$(cd "$STORE" && ls -d */result.json 2>/dev/null | sed 's|/result.json||' | grep -vxFf /tmp/recorded-before.txt)
-  [ -n "$runs" ] || return 0
-  (cd "$STORE" && for d in $runs; do echo "$d/config.yaml $d/metrics.csv $d/result.json"; done |
-     xargs tar cf "$OUT/records.tmp") && mv -f "$OUT/records.tmp" "$OUT/records.tar"
+pack() {  # the record files (mkf records: config, metrics, result, reproductions) written here, atomically replaced
+  (cd "$STORE" && $PY -m mkf_utils.cli records --store . --since /tmp/records-stamp | xargs -r tar cf "$OUT/records.tmp") &&
+    [ -f "$OUT/records.tmp" ] && mv -f "$OUT/records.tmp" "$OUT/records.tar"
+  return 0
 }
 
 # The runtime this machine runs (bf16 autocast and channels_last, else safer settings): runtime keys are not

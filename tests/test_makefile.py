@@ -66,7 +66,7 @@ def test_records_stages_finished_runs_records_only(tmp_path):
     for f in files:
         (tmp_path / "runs" / f).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "runs" / f).write_text("x")
-    out = subprocess.run(["make", "records"], cwd=tmp_path, capture_output=True, text=True)
+    out = subprocess.run(["make", "records", f"BIN={REPO / '.venv' / 'bin'}", "STAMP="], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=tmp_path, capture_output=True, text=True,
                             check=True).stdout.split()

@@ -10,10 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mkf_utils.runfolder import RunFolder
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORD = ("config.yaml", "metrics.csv", "result.json")
+FOLDER = RunFolder(".")
+RECORD = tuple(f.name for f in (FOLDER.config_file, FOLDER.metrics_file, FOLDER.result_file))  # always there
 TABLES = sorted(p for p in (ROOT / "paper_figures").glob("*/*.csv") if "run_id" in p.read_text().split("\n", 1)[0].split(","))
 
 

@@ -1,0 +1,152 @@
+"""Controls for depthwise filters, read from a transfer table: is it the filters' content that matters?
+
+The controls notebook trains every depthwise unit frozen to: the identity (centre tap: no spatial filtering),
+a bank of k filters cycled over the channels (``<bank> k=<k>``: the master key filters, random init filters,
+k-means centres of the other half's base, A, or of the same half's, B), base A's filters with their channels
+shuffled (``permuted AnB``), and Gaussian filters with base A's energy per ring (``radial random``); beside
+Figure 3's base, AnB, BnB and random-frozen. This module names each treatment's lever, lists the paired
+comparisons that answer each lever's question (:func:`comparisons`), summarises the table per treatment and
+writes the reading (:func:`reading`), each verdict from a 95% interval paired by seed
+(:mod:`mkf_utils.stats`).
+
+>>> lever("A-centres k=4"), lever("identity"), lever("AnB")
+(('few distinct filters', 'A-centres', 4), ('identity floor', 'identity', 1), ('copied or random', 'AnB', None))
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .stats import verdict
+from .treatments import BANK_TREATMENT
+
+BANK_ORDER = ["random", "master-key", "A-centres", "B-centres"]
+LEVERS = ["identity floor", "few distinct filters", "which part of a filter", "copied or random"]
+PART_TREATMENTS = ["AnB", "permuted AnB", "radial random", "random-frozen", "identity"]
+
+
+def lever(treatment: str) -> tuple[str, str, int | None]:
+    """(lever, bank or treatment, k) of a treatment name; k is None where there is no bank."""
+    m = BANK_TREATMENT.fullmatch(treatment)
+    if m:
+        return "few distinct filters", m.group(1), int(m.group(2))
+    if treatment == "identity":
+        return "identity floor", "identity", 1
+    if treatment in ("permuted AnB", "radial random"):
+        return "which part of a filter", treatment, None
+    return "copied or random", treatment, None
+
+
+def comparisons(treatments: list[str] | pd.Series) -> list[tuple[str, str]]:
+    """The paired comparisons that answer each lever's question, for the treatments present.
+
+    >>> comparisons(["base", "identity", "random k=2", "A-centres k=2", "B-centres k=2", "AnB", "random-frozen"])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('identity', 'base'), ('random-frozen', 'base'), ('AnB', 'random-frozen'), ('A-centres k=2', 'random k=2'),
+     ('B-centres k=2', 'random k=2'), ('A-centres k=2', 'B-centres k=2')]
+    """
+    have = set(treatments)
+    ks = sorted({lever(t)[2] for t in have if lever(t)[0] == "few distinct filters"})
+    wanted = [("identity", "base"), ("random-frozen", "base"), ("AnB", "random-frozen"), ("BnB", "random-frozen")]
+    for k in ks:
+        wanted += [(f"{b} k={k}", f"random k={k}") for b in ("master-key", "A-centres", "B-centres")]
+        wanted.append((f"A-centres k={k}", f"B-centres k={k}"))
+    wanted += [("permuted AnB", "AnB"), ("permuted AnB", "random-frozen"), ("radial random", "random-frozen"),
+               ("AnB", "radial random")]
+    return [(a, b) for a, b in wanted if a in have and b in have]
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture, direction and treatment (the bases under their target's direction): mean and sd of
+    top-1 and of top-1 / base top-1 over seeds, the run count, and the treatment's lever, bank and k."""
+    t = table.copy()
+    names = t[t.treatment != "base"].groupby("target").direction.first()
+    t["direction"] = t.target.map(names).fillna(t.direction)
+    out = t.groupby(["architecture", "direction", "treatment"], as_index=False, sort=False).agg(
+        top1=("top1", "mean"), top1_sd=("top1", "std"), rel_ratio=("rel_ratio", "mean"),
+        rel_ratio_sd=("rel_ratio", "std"), runs=("top1", "size"))
+    levers = out.treatment.map(lever)
+    out["lever"], out["bank"], out["k"] = levers.str[0], levers.str[1], levers.str[2]
+    return out.fillna({"top1_sd": 0.0, "rel_ratio_sd": 0.0})
+
+
+def detectable(row: pd.Series | dict) -> float:
+    """The smallest mean difference this comparison's pairs could have told from zero: its interval's half width
+    (NaN without an interval)."""
+    return (row["high"] - row["low"]) / 2 if not (pd.isna(row["low"]) or pd.isna(row["high"])) else math.nan
+
+
+def _fmt(r: pd.Series) -> str:
+    v = verdict(r)
+    ci = "" if v in ("one pair", "no pairs") else f" [{r['low']:+.3f}, {r['high']:+.3f}]"
+    return f"{r['mean']:+.3f}{ci} ({r['pairs']} pair{'s' if r['pairs'] != 1 else ''})"
+
+
+def reading(paired: pd.DataFrame) -> list[str]:
+    """Markdown lines, per architecture and direction: whether the filters are needed (identity floor), then per
+    bank size whether the other half's filters beat random ones and come close to the same half's, then what a
+    copied filter's channel and shape carry; each with its interval and the smallest effect it could detect.
+
+    >>> p = pd.DataFrame({"architecture": "a", "direction": "A→B", "comparison": ["identity − base",
+    ...     "A-centres k=2 − random k=2", "A-centres k=2 − B-centres k=2"], "mean": [-0.06, 0.03, -0.01],
+    ...     "low": [-0.08, 0.01, -0.03], "high": [-0.04, 0.05, 0.01], "pairs": 3})
+    >>> print("\\n".join(reading(p)))  # doctest: +NORMALIZE_WHITESPACE
+    - **a, A→B.** Identity filters cost -0.060 [-0.080, -0.040] (3 pairs) against the base: the filters are
+      needed here, so the readings below can tell something.
+    - k = 2: other-half (A) centres − random +0.030 [+0.010, +0.050] (3 pairs): **above zero**; against the
+      same half's (B) centres -0.010 [-0.030, +0.010] (3 pairs): cannot be told apart (smallest detectable
+      difference ±0.020).
+    - **Verdict, a, A→B:** the other half's filters beat random ones at k = 2: general filters, measured.
+    """
+    lines: list[str] = []
+    for (arch, direction), g in paired.groupby(["architecture", "direction"], sort=False):
+        rows = {r.comparison: r for _, r in g.iterrows()}
+        floor = rows.get("identity − base")
+        head = f"- **{arch}, {direction}.**"
+        if floor is None:
+            lines.append(f"{head} No identity run recorded: nothing says whether the filters are needed at all.")
+            needed = False
+        else:
+            needed = verdict(floor) == "below"
+            lines.append(f"{head} Identity filters cost {_fmt(floor)} against the base: " + (
+                "the filters are needed here, so the readings below can tell something." if needed else
+                "the base does not clearly need its spatial filters here, so no reading about generality is made "
+                f"(smallest detectable cost ±{detectable(floor):.3f})."))
+        general = []
+        for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith("A-centres k=")}):
+            a_rand, a_b = rows.get(f"A-centres k={k} − random k={k}"), rows.get(f"A-centres k={k} − B-centres k={k}")
+            if a_rand is None:
+                continue
+            v = verdict(a_rand)
+            text = f"- k = {k}: other-half (A) centres − random {_fmt(a_rand)}: " + {
+                "above": "**above zero**", "below": "below zero", "unclear": "cannot be told apart"}.get(v, v)
+            if v == "unclear":
+                text += f" (smallest detectable difference ±{detectable(a_rand):.3f})"
+            if a_b is not None:
+                vb = verdict(a_b)
+                text += f"; against the same half's (B) centres {_fmt(a_b)}: " + {
+                    "above": "above zero", "below": "below zero", "unclear": "cannot be told apart"}.get(vb, vb)
+                if vb == "unclear":
+                    text += f" (smallest detectable difference ±{detectable(a_b):.3f})"
+            lines.append(text + ".")
+            if v == "above" and needed:
+                general.append(k)
+        for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
+                           ("radial random", "random-frozen", "random filters with A's radial profile − random"),
+                           ("AnB", "random-frozen", "copied − random (all distinct)")):
+            r = rows.get(f"{a} − {b}")
+            if r is not None:
+                lines.append(f"- {what}: {_fmt(r)}: " + {"above": "above zero", "below": "below zero",
+                                                         "unclear": "cannot be told apart"}.get(verdict(r), verdict(r))
+                             + ".")
+        if not needed:
+            verdict_line = "no reading: the identity floor is not below the base."
+        elif general:
+            verdict_line = (f"the other half's filters beat random ones at k = {', '.join(map(str, general))}: "
+                            "general filters, measured.")
+        else:
+            verdict_line = ("no bank size tells the other half's filters from random ones: generality is not shown "
+                            "here (nor refuted).")
+        lines.append(f"- **Verdict, {arch}, {direction}:** {verdict_line}")
+    return lines

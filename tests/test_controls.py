@@ -1,0 +1,55 @@
+"""The controls notebook's analysis (mkf_utils.controls) on constructed tables."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mkf_utils import controls
+from mkf_utils.experiments import relative_accuracy
+from mkf_utils.stats import paired_differences
+
+pytestmark = pytest.mark.unit
+
+
+def _table(gains: dict[str, list[float]]) -> pd.DataFrame:
+    """Three seeds on the natural half: a base at 0.50, 0.52, 0.54 and each treatment at base + gain."""
+    rows = [{"architecture": "C", "treatment": "base", "direction": "natural", "target": "natural", "n": 0,
+             "n_units": 12, "seed": s, "top1": 0.50 + 0.02 * s} for s in range(3)]
+    rows += [{"architecture": "C", "treatment": t, "direction": "man-made→natural", "target": "natural", "n": 12,
+              "n_units": 12, "seed": s, "top1": 0.50 + 0.02 * s + g[s]} for t, g in gains.items() for s in range(3)]
+    return relative_accuracy(pd.DataFrame(rows))
+
+
+def _reading(gains):
+    t = _table(gains)
+    return controls.reading(paired_differences(t, controls.comparisons(t.treatment)))
+
+
+def test_a_bank_that_beats_random_with_a_floor_below_base_is_read_as_general():
+    lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=2": [-0.10, -0.09, -0.11],
+                      "A-centres k=2": [-0.02, -0.03, -0.01], "B-centres k=2": [-0.02, -0.02, -0.01]})
+    assert "the filters are needed here" in lines[0]
+    assert "**above zero**" in lines[1] and "cannot be told apart" in lines[1]
+    assert lines[-1].endswith("at k = 2: general filters, measured.")
+
+
+def test_no_reading_without_a_floor_below_the_base():
+    lines = _reading({"identity": [0.01, -0.01, 0.0], "random k=2": [-0.10, -0.09, -0.11],
+                      "A-centres k=2": [-0.02, -0.03, -0.01]})
+    assert "no reading about generality is made" in lines[0]
+    assert lines[-1].endswith("no reading: the identity floor is not below the base.")
+
+
+def test_banks_that_tie_random_say_so_with_the_detectable_size():
+    lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=4": [0.0, 0.01, -0.01],
+                      "A-centres k=4": [0.01, 0.0, -0.01]})
+    assert "cannot be told apart (smallest detectable difference ±" in lines[1]
+    assert "generality is not shown here" in lines[-1]
+
+
+def test_summary_names_levers_banks_and_sizes():
+    s = controls.summary(_table({"A-centres k=4": [0.0] * 3, "permuted AnB": [0.0] * 3}))
+    row = s[s.treatment == "A-centres k=4"].iloc[0]
+    assert (row.lever, row.bank, row.k, row.runs) == ("few distinct filters", "A-centres", 4, 3)
+    assert s[s.treatment == "base"].direction.iloc[0] == "man-made→natural"
+    assert s[s.treatment == "permuted AnB"].lever.iloc[0] == "which part of a filter"
