@@ -1,4 +1,5 @@
-# make figure3 | make figures | make generality | make study | make controls | make plan | make verify | make test | make lab | make benchmark      (PROFILE=quick by default)
+# make figure1 | figure2 | figure3 | figure4 | figure5 | generality | study | controls | figures (every figure) (PROFILE=quick by default)
+# make plan | records | verify | test | test-unit | lab | benchmark | setup | clean
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,6 +13,8 @@ STAMP := $(VENV)/.installed
 # controls.
 NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
 FIGURES := $(filter figure%,$(NOTEBOOKS))
+TWICE := $(shell echo $(NOTEBOOKS) | tr ' ' '\n' | sort | uniq -d)
+$(if $(TWICE),$(error two notebooks for target $(TWICE) in notebooks/: one notebook per target, notebooks/<target>_<name>.ipynb))
 OUT := paper_figures/$(PROFILE)
 
 .PHONY: setup test test-unit plan verify records figures lab benchmark clean $(NOTEBOOKS)
@@ -44,11 +47,13 @@ figures: $(FIGURES)
 # One pytest worker per core (pytest-xdist), one thread each; a module's tests (a notebook's cells) stay together.
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	MKF_STORE=$$(mktemp -d) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope \
+	store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
+	MKF_STORE=$$store OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope \
 	  --doctest-modules mkf_utils tests --nbval-lax notebooks
 
 test-unit: $(STAMP)
-	MKF_STORE=$$(mktemp -d) $(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
+	store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
+	MKF_STORE=$$store $(BIN)/python -m pytest -m unit --doctest-modules mkf_utils tests
 
 # Train the missing runs of one section of the profile (bases and all-units runs seed by seed, then partial depths),
 # without building the figure: for long profiles, run it in the background and `make records` as runs finish.

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .errors import MKFError
+
+LOCAL_STORE = "runs-local"  # `mkf train`'s own runs: the committed records in runs/ are what profiles plan
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -26,7 +29,7 @@ def _train(args: argparse.Namespace) -> None:
     from .train import dist_info
 
     cfg = load_config(args.config, args.set)
-    store = RunStore.default(args.store)
+    store = RunStore.default(args.store or os.environ.get("MKF_STORE") or LOCAL_STORE)
     lead = dist_info()[0] == 0  # under torchrun, rank 0 speaks
     if lead:
         print(f"run {run_id(cfg)} in {store.path(run_id(cfg))}", flush=True)
@@ -167,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="run (or find) one run and print its id and result")
     p.add_argument("config", help="YAML config (see configs/)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="dotted overrides")
-    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
+    p.add_argument("--store", default=None, help=f"run store folder (default: $MKF_STORE, else ./{LOCAL_STORE}, "
+                   "ignored by git; the figures' runs/ holds the profiles' records)")
     p.set_defaults(fn=_train)
     p = sub.add_parser("units", help="print a model's transfer units in forward order")
     p.add_argument("model")

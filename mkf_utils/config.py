@@ -9,6 +9,7 @@ Everything outside ``runtime`` says *what* is computed and goes into the run id;
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -18,6 +19,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from timm.optim import list_optimizers
 
 from .errors import MKFError
 from .banks import BANKS
@@ -134,6 +136,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
         value = OmegaConf.select(cfg, key)
         if value not in options:
             raise MKFError(f"malformed config: {key}={value!r}", f"use one of: {', '.join(options)}")
+    if cfg.optim.opt.lower() not in list_optimizers():
+        close = difflib.get_close_matches(cfg.optim.opt.lower(), list_optimizers(), n=3)
+        raise MKFError(f"malformed config: optim.opt={cfg.optim.opt!r} is not a timm optimizer",
+                       f"use one of timm.optim.list_optimizers(){', e.g. ' + ', '.join(close) if close else ''}")
+    if cfg.optim.sched not in SCHEDULERS:
+        raise MKFError(f"malformed config: optim.sched={cfg.optim.sched!r}", f"use one of: {', '.join(SCHEDULERS)}")
     for key, ok, rule in RANGES:
         value = OmegaConf.select(cfg, key)
         if not ok(value):
@@ -142,6 +150,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
     return cfg
 
 
+SCHEDULERS = ("cosine", "tanh", "step", "constant", "multistep", "plateau", "poly", "rsqrt")  # timm's create_scheduler_v2
 RANGES = [  # (key, test, rule in words)
     ("optim.epochs", lambda v: v >= 1, "at least 1"), ("data.batch_size", lambda v: v >= 1, "at least 1"),
     ("optim.lr", lambda v: v > 0, "above 0"), ("optim.weight_decay", lambda v: v >= 0, "0 or more"),

@@ -35,6 +35,9 @@ from .runs import RunStore
 from .treatments import treatment_spec
 from .units import transfer_units
 
+DEPTHWISE_ONLY = ("bank-freeze", "permute-freeze", "radial-freeze")  # modes planned only where units are depthwise
+
+
 @dataclass
 class Planned:
     """One run of a plan: what it means (``labels``) and what it computes (``config``)."""
@@ -70,19 +73,23 @@ def _merge(*dicts: dict) -> dict:
 
 def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: dict[str, list[float]],
             seeds: list[int], common: dict | None = None, end: str = "first",
-            targets: list[str] | None = None) -> list[Planned]:
+            targets: list[str] | None = None, source_common: dict | None = None) -> list[Planned]:
     """All runs of the A/B protocol, bases first.
 
     Args:
         architectures: label -> ``{"model": {...}, "units": kind, ...}``; other keys (``optim``, ``data``)
             are merged over ``common``.
         halves: label -> split name, exactly two (e.g. ``{"man-made": "cifar10-manmade", ...}``).
-        treatments: name (:func:`treatment_spec`) -> relative transfer depths n / N in (0, 1], where N is
+        treatments: name (:func:`~mkf_utils.treatments.treatment_spec`; the controls of depthwise filters are
+            planned only for architectures whose units are depthwise) -> relative transfer depths n / N in (0, 1], where N is
             the architecture's unit count (e.g. ``{"AnB": [1/3, 2/3, 1], "random-frozen": [1]}``).
         seeds: one base per half and seed; a transfer uses the base of the same seed.
         common: config shared by every run (data, optim, runtime ...).
         end: ``first`` (Yosinski) or ``last`` (reverse freezing).
         targets: the halves to transfer into (default: both directions).
+        source_common: if given, the nets copied from are bases trained with this config instead of ``common``
+            (planned as treatment ``source``, before the transfers): for example sources on all the images of a
+            half and targets (their bases included) on a few per class.
     """
     if len(halves) != 2:
         raise MKFError(f"the A/B protocol needs two halves, got {list(halves)}", "give exactly two splits")
@@ -97,16 +104,24 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
         model = cfg0.get("model", {})
         total = count_units(model.get("name", "resnet18"), kind, model.get("stem_stride"))
         base_ids: dict[tuple[str, int], str] = {}
+        src0 = _merge(source_common, spec) if source_common is not None else None
         for seed in seeds:
             for half in names:
                 cfg = load_config(overrides=_merge(cfg0, {"seed": seed, "data": {"split": halves[half]}}))
                 base_ids[half, seed] = run_id(cfg)
                 plan.append(Planned(dict(architecture=arch, treatment="base", direction=half, target=half,
                                          source=None, n=0, n_units=total, seed=seed, end=end), cfg))
+                if src0 is not None:
+                    cfg = load_config(overrides=_merge(src0, {"seed": seed, "data": {"split": halves[half]}}))
+                    base_ids[half, seed] = run_id(cfg)
+                    plan.append(Planned(dict(architecture=arch, treatment="source", direction=half, target=half,
+                                             source=None, n=0, n_units=total, seed=seed, end=end), cfg))
         for target in targets or names:
             other = names[1 - names.index(target)]
             for treatment, fractions in treatments.items():
                 fields, src = treatment_spec(treatment)
+                if fields["mode"] in DEPTHWISE_ONLY and kind != "depthwise":
+                    continue  # a control of depthwise filters: planned for the nets whose units are depthwise
                 for frac in fractions:
                     n = depth_to_n(frac, total)
                     for seed in seeds:
@@ -260,8 +275,10 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
     Args:
         budgets: each ``{"per_class": images per class, "epochs": E}``, optionally with ``"recipe"`` (a label),
             ``"overrides"`` (config merged over the architecture's), ``"architectures"`` (the labels that
-            train it; default all) and ``"seeds"`` (default ``seeds``); labelled ``per_class``, ``epochs``,
-            ``image_epochs`` (images per class x epochs) and ``recipe`` in each run's labels.
+            train it; default all), ``"seeds"`` (default ``seeds``) and ``"sources": "common"`` (the nets
+            copied from train on ``common``'s data and epochs, not the budget's: a target with little data
+            gets filters learned on a whole half); labelled ``per_class``, ``epochs``, ``image_epochs`` (images
+            per class x epochs) and ``recipe`` in each run's labels.
         the rest: as in :func:`ab_plan`.
 
     >>> archs = {"ResNet-18": {"model": {"name": "resnet18"}, "units": "conv"}}
@@ -277,10 +294,13 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
     plan: list[Planned] = []
     for b in budgets:
         b = {k: v for k, v in b.items() if v is not None}  # unset schema keys
-        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides", "architectures", "seeds"}
+        unknown = set(b) - {"per_class", "epochs", "recipe", "overrides", "architectures", "seeds", "sources"}
         if unknown or not {"per_class", "epochs"} <= set(b):
             raise MKFError(f"budget {b} is malformed",
-                           "give per_class and epochs (and optionally recipe, overrides, architectures, seeds)")
+                           "give per_class and epochs (and optionally recipe, overrides, architectures, seeds, "
+                           "sources)")
+        if b.get("sources", "budget") not in ("budget", "common"):
+            raise MKFError(f"budget {b} has sources={b['sources']!r}", "use sources: budget (default) or common")
         names = b.get("architectures") or list(architectures)
         if set(names) - set(architectures):
             raise MKFError(f"budget {b} names architectures {sorted(set(names) - set(architectures))} that the study "
@@ -289,6 +309,8 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
         archs = {a: _merge(architectures[a], b.get("overrides", {})) for a in names}
         labels = dict(per_class=b["per_class"], epochs=b["epochs"], image_epochs=b["per_class"] * b["epochs"],
                       recipe=b.get("recipe", "default"))
-        for p in ab_plan(archs, halves, treatments, b.get("seeds", seeds), over, targets=targets):
+        sources = (common or {}) if b.get("sources") == "common" else None
+        for p in ab_plan(archs, halves, treatments, b.get("seeds", seeds), over, targets=targets,
+                         source_common=sources):
             plan.append(Planned({**p.labels, **labels}, p.config))
     return plan

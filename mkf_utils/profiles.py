@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .runs import RunStore
 
 PROFILES = REPO / "configs" / "profiles"
-SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls")
+SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls", "lowdata")
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Budget:
     overrides: dict[str, Any] = field(default_factory=dict)
     architectures: Optional[list[str]] = None  # the study's architectures that train this budget (None: all)
     seeds: Optional[list[int]] = None  # None: the study's seeds (a cheap budget can afford more)
+    sources: str = "budget"  # "common": the nets copied from train on the profile's data and epochs, not the budget's
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Section:
     seeds: Optional[list[int]] = None  # None: the profile's seeds
     target: Optional[str] = None  # None: both directions
     end: str = "first"  # "last": reverse freezing (Figure 4)
-    budgets: list[Budget] = field(default_factory=list)  # the study only
+    budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Profile:
     study: Optional[Section] = None
     masterkey: Optional[Section] = None  # DS-CNN depthwise units frozen to the master key filters (generality notebook)
     controls: Optional[Section] = None  # controls for depthwise filters: banks of k filters, identity, ... (controls notebook)
+    lowdata: Optional[Section] = None  # the controls notebook's targets with few images per class (budgets)
 
 
 def profile_path(name: str | Path) -> Path:
@@ -163,7 +165,7 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
     targets = [s.target] if s.target else None
     halves = dict(P.halves)
-    if name == "study":
+    if s.budgets:
         budgets = OmegaConf.to_container(s.budgets)
         return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
     return ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
@@ -225,9 +227,9 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     train = "all" if d.per_class is None else str(d.per_class)
     test = "all" if d.test_per_class is None else str(d.test_per_class)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
-    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if name != "study" else "budgets below"
+    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not s.budgets else "budgets below"
     more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
-            for b in (s.budgets if name == "study" else []) if b.seeds is not None]
+            for b in s.budgets if b.seeds is not None]
     return [f"Profile: {P.description}.",
             f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"

@@ -6,7 +6,7 @@ import pytest
 
 from mkf_utils.config import run_id
 from mkf_utils.errors import MKFError
-from mkf_utils.experiments import ab_plan, depth_to_n, estimate_minutes, relative_accuracy
+from mkf_utils.experiments import ab_plan, budget_plan, depth_to_n, estimate_minutes, relative_accuracy
 from mkf_utils.plots import summarize, yosinski_reference
 
 pytestmark = pytest.mark.unit
@@ -101,3 +101,27 @@ def test_pending_runs_are_exported_for_torchrun(tmp_path):
     first = sorted((tmp_path / "pending").glob("*.yaml"))[0]
     assert first.name.endswith(f"{run_id(plan[0].config)}.yaml")  # a base comes first
 
+
+
+def test_low_data_targets_copy_from_sources_trained_on_the_whole_half():
+    """A budget with ``sources: common``: the target's runs (its base too) train on the budget's images, the
+    nets they copy from on the profile's, and those are Figure 3's bases; controls of depthwise filters are
+    planned only for the net whose units are depthwise."""
+    from mkf_utils.profiles import load_profile, section_plan
+
+    P = load_profile("smoke")
+    plan = section_plan(P, "lowdata")
+    figure3_bases = {run_id(p.config) for p in section_plan(P, "figure3") if p.labels["treatment"] == "base"}
+    sources = {run_id(p.config) for p in plan if p.labels["treatment"] == "source"}
+    assert sources and sources <= figure3_bases
+    for p in plan:
+        if p.labels["treatment"] == "source":
+            assert p.config.data.per_class == P.data.per_class and p.config.optim.epochs == P.optim.epochs
+        else:
+            assert p.config.data.per_class == p.labels["per_class"] and p.config.optim.epochs == p.labels["epochs"]
+        if p.labels["treatment"] == "AnB":
+            assert p.config.transfer.source in sources
+    assert {p.labels["architecture"] for p in plan if p.labels["treatment"] == "identity"} == {"ConvNeXt-atto"}
+    with pytest.raises(MKFError, match="sources='half'"):
+        budget_plan({"R": {"model": {"name": "resnet18"}, "units": "conv"}}, {"A": "random-a:0", "B": "random-b:0"},
+                    [{"per_class": 8, "epochs": 2, "sources": "half"}], {"AnB": [1.0]}, [0])

@@ -216,6 +216,9 @@ def test_imagefolder_run_end_to_end(tmp_path):
     (["data.per_class=0"], "data.per_class=0"),
     (["transfer.n=2", "transfer.mode=random-freeze", "transfer.norm=freeze"], "dead"),
     (["transfer.n=2", "transfer.mode=random-freeze", "transfer.units=block"], "dead"),
+    (["optim.opt=nosuchopt"], "optim.opt='nosuchopt' is not a timm optimizer"),
+    (["optim.sched=linear"], "optim.sched='linear'"),
+    (["transfer.n=2", "transfer.mode=bank-freeze", "transfer.bank=centres"], "transfer.bank=centres reads a source"),
 ])
 def test_bad_configs_are_one_line_errors_and_leave_no_folder(tmp_path, overrides, message):
     out = subprocess.run([sys.executable, "-m", "mkf_utils.cli", "train", "configs/quick.yaml", "--store",
