@@ -29,17 +29,18 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $@
 
 # A notebook target checks the profile (one-line error on a bad key), then always executes its notebook with papermill
-# into build/<profile>/<target>/, and only when it succeeds moves the outputs into paper_figures/<profile>/: a
-# failed or killed build leaves the previous figure intact. Runs come from the run store (runs/, records committed),
+# into build/<profile>/<target>/, and only when it succeeds moves the outputs into paper_figures/<profile>/, with the
+# executed notebook as <target>.ipynb (outputs and charts included, readable without running it): a failed or
+# killed build leaves the previous figure intact. Runs come from the run store (runs/, records committed),
 # so only missing runs train: with every record present a figure rebuilds in a minute.
 # NB_ARGS passes more papermill parameters, e.g. NB_ARGS="-p recorded_only True" (study: plot what is recorded).
 $(NOTEBOOKS): | $(STAMP)
 	@$(BIN)/mkf profile $(PROFILE)
 	@rm -rf $(BUILD)/$@ && mkdir -p $(BUILD)/$@/out $(OUT)
 	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $(wildcard notebooks/$@_*.ipynb) \
-	  $(BUILD)/$@/$(notdir $(wildcard notebooks/$@_*.ipynb)) -p profile $(PROFILE) -p out_dir $(abspath $(BUILD)/$@/out) \
+	  $(BUILD)/$@/$@.ipynb -p profile $(PROFILE) -p out_dir $(if $(filter /%,$(BUILD)),,../)$(BUILD)/$@/out \
 	  -p figure_name $@ $(NB_ARGS)
-	mv -f $(BUILD)/$@/out/* $(OUT)/
+	mv -f $(BUILD)/$@/out/* $(OUT)/ && cp $(BUILD)/$@/$@.ipynb $(OUT)/$@.ipynb
 
 figures: $(FIGURES)
 

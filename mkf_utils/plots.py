@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import base64
 import json
 from importlib import resources
 from pathlib import Path
@@ -164,8 +165,24 @@ def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.Data
     return alt.layer(*layers).properties(title=title, width=300, height=240)
 
 
-def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> list[Path]:
-    """Write ``name``.png, .svg, .html (self-contained, works offline) and .vl.json under ``out_dir``."""
+class SavedChart:
+    """A chart written by :func:`save_chart`. In a notebook it shows as altair's interactive chart where scripts
+    run, and as its saved PNG where they do not (JupyterLab on an untrusted notebook, a code host's viewer), so
+    an executed notebook can be read without running anything."""
+
+    def __init__(self, chart: alt.TopLevelMixin, paths: list[Path]) -> None:
+        self.chart, self.paths = chart, paths
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
+        shown = self.chart._repr_mimebundle_(include, exclude)
+        data, meta = shown if isinstance(shown, tuple) else (shown, {})
+        data = {**data, "image/png": base64.b64encode(self.paths[0].read_bytes()).decode()}
+        return data, meta
+
+
+def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> SavedChart:
+    """Write ``name``.png, .svg, .html (self-contained, works offline) and .vl.json under ``out_dir``; the
+    result displays the chart (:class:`SavedChart`), its ``paths`` are the files."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.{ext}" for ext in ("png", "svg", "html", "vl.json")]
@@ -173,7 +190,7 @@ def save_chart(chart: alt.TopLevelMixin, out_dir: str | Path, name: str) -> list
     chart.save(paths[1])
     chart.save(paths[2], inline=True)
     paths[3].write_text(json.dumps(chart.to_dict(), indent=1))
-    return paths
+    return SavedChart(chart, paths)
 
 
 def filter_gallery(gallery: pd.DataFrame, title: str) -> alt.FacetChart:
