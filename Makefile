@@ -72,7 +72,7 @@ verify: $(STAMP)
 # run in runs/ for a commit (`mkf records` names the files: mkf_utils.runfolder.RunFolder.RECORD); unfinished runs
 # and weights stay out.
 records: | $(STAMP)
-	@$(BIN)/mkf records --store runs | xargs -r git add; \
+	@$(BIN)/mkf records --store runs | xargs -r git add; $(BIN)/mkf index --store runs && git add runs/INDEX.csv; \
 	  echo "runs/: $$(git diff --cached --name-only -- runs | wc -l) record files staged"
 
 lab: $(STAMP)

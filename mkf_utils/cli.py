@@ -5,6 +5,8 @@
     mkf splits show imagenet-manmade
     mkf runs
     mkf runs --orphans
+    mkf records
+    mkf index
     mkf profile evidence
     mkf plan evidence figure3 --list
     mkf plan evidence-gpu figure3 figure4 figure5 --minutes 7
@@ -103,6 +105,14 @@ def _records(args: argparse.Namespace) -> None:
         print(f)
 
 
+def _index(args: argparse.Namespace) -> None:
+    from .profiles import index
+    from .runs import RunStore
+
+    store = RunStore.default(args.store)
+    index(store).to_csv(args.out or store.root / "INDEX.csv", index=False)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from .runs import RunStore
     from .verify import TOLERANCE, verify
@@ -192,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.add_argument("--since", default=None, metavar="FILE", help="only files modified after FILE was")
     p.set_defaults(fn=_records)
+    p = sub.add_parser("index", help="write INDEX.csv in the run store: each recorded run's profile, section, net, "
+                       "treatment, seed and top-1 (`make records` keeps runs/INDEX.csv current)")
+    p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
+    p.add_argument("--out", default=None, help="where to write it (default: INDEX.csv in the store)")
+    p.set_defaults(fn=_index)
     p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
     p.add_argument("name")
     p.set_defaults(fn=_profile)
