@@ -26,8 +26,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, load_config, run_id
 from .errors import MKFError
-from .experiments import BUDGET_KEYS, Planned, ab_plan, budget_plan, run_plan
+from .executor import available_cores
+from .experiments import BUDGET_KEYS, Planned, ab_plan, budget_plan, estimate_minutes, run_plan
 from .provenance import REPO
+from .train import resolve_device
 from .treatments import treatment_spec
 
 if TYPE_CHECKING:
@@ -86,6 +88,8 @@ class Profile:
     seeds: list[int] = field(default_factory=lambda: [0])
     run_workers: Optional[int] = None  # runs trained at once on this machine (None: one per core)
     execute: bool = True  # False: export unfinished runs for torchrun instead of training them here
+    train_limit_minutes: Optional[float] = 30.0  # a notebook refuses to train more (estimated) than this; null: no limit
+    allow_other_device: bool = False  # train runs of a section whose records were trained on another device type
     figure3: Optional[Section] = None
     figure4: Optional[Section] = None
     figure5: Optional[Section] = None
@@ -180,13 +184,44 @@ def recorded(plan: list[Planned], store: RunStore) -> list[Planned]:
     return [p for p in done if key(p.labels) in bases]
 
 
+def check_training(P: DictConfig, plan: list[Planned], store: RunStore, section: str, what: str) -> None:
+    """Say what ``plan`` would train here and about how long it takes (from the recorded times of like runs), and
+    refuse with an :class:`MKFError` naming the fix when that is beyond ``P.train_limit_minutes`` or when the
+    plan's records were trained on another device type (a GPU profile on a CPU) unless ``P.allow_other_device``."""
+    results = [store.result(run_id(p.config)) for p in plan]
+    missing = sum(r is None for r in results)
+    if not missing:
+        print(f"{what}: all {len(plan)} runs recorded; nothing to train")
+        return
+    workers = P.run_workers or available_cores()
+    minutes, unknown = estimate_minutes(plan, results, workers)
+    guess = ("no estimate (no like run recorded)" if unknown == missing else f"about {minutes:.0f} min with {workers} "
+             f"worker{'s' if workers > 1 else ''}" + (f" plus {unknown} runs with no estimate" if unknown else ""))
+    print(f"{what}: {len(plan) - missing} of {len(plan)} runs recorded; {missing} to train here, {guess}", flush=True)
+    if not P.execute:
+        return  # exported for torchrun, not trained here
+    fix = (f"train them in the background (`make plan PROFILE=<profile> SECTION={section}`), plot what is recorded "
+           f"(NB_ARGS=\"-p recorded_only True\"), or allow it (NB_ARGS='-y \"overrides: {{train_limit_minutes: null, "
+           f"allow_other_device: true}}\"')")
+    here = resolve_device(str(P.runtime.get("device", "auto"))).type
+    there = {str(r.get("device", "cpu")).split(":")[0] for r in results if r is not None}
+    if there and here not in there and not P.allow_other_device:
+        raise MKFError(f"{what}: its records were trained on {', '.join(sorted(there))}, this machine trains on "
+                       f"{here}", fix)
+    if P.train_limit_minutes is not None and unknown < missing and minutes > P.train_limit_minutes:
+        raise MKFError(f"{what}: training its {missing} missing runs takes about {minutes:.0f} min, above the "
+                       f"profile's train_limit_minutes={P.train_limit_minutes:g}", fix)
+
+
 def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool = False) -> tuple[pd.DataFrame, int, int]:
     """What a figure notebook plots: section ``name``'s runs, trained where missing (``recorded_only``: only the
     :func:`recorded` ones, nothing trained), as :func:`~mkf_utils.experiments.run_plan`'s table; with the
-    number of runs shown and planned (for :func:`subtitle`)."""
+    number of runs shown and planned (for :func:`subtitle`). What would train is checked first
+    (:func:`check_training`)."""
     plan = section_plan(P, name)
     shown = recorded(plan, store) if recorded_only else plan
     print(f"{len(shown)} of {len(plan)} planned runs")
+    check_training(P, shown, store, name, f"section {name}")
     return run_plan(shown, store, execute=P.execute, workers=P.run_workers), len(shown), len(plan)
 
 
@@ -197,6 +232,7 @@ def base_runs(P: DictConfig, store: RunStore, seeds: list[int] | None = None, na
     if seeds is not None:
         P = OmegaConf.merge(P, {name: {"seeds": list(seeds)}})
     plan = [p for p in section_plan(P, name) if p.labels["treatment"] == "base"]
+    check_training(P, plan, store, name, f"the bases of section {name}")
     runs = run_plan(plan, store, execute=P.execute, workers=P.run_workers)
     return runs.assign(units=[P.architectures[a].units for a in runs.architecture])
 

@@ -152,3 +152,28 @@ def test_orphaned_records_are_listed(tmp_path, capsys):
         (folder / "result.json").write_text('{"top1": 0.5}')
     assert main(["runs", "--orphans", "--store", str(tmp_path)]) == 0
     assert capsys.readouterr().out.split() == [run_id(load_config(overrides={**OmegaConf.to_container(base), "seed": 12345}))]
+
+
+def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys):
+    """With two of Figure 3's runs recorded (10 minutes each, on cuda), the rest would take hours on this CPU: the
+    notebook's runs stop before training with a one-line error naming the fix; raised limits let them through."""
+    from mkf_utils.profiles import check_training
+
+    P = load_profile("smoke")
+    plan = section_plan(P, "figure3")
+    store = RunStore(tmp_path)
+    for p in plan[:2]:  # two bases, recorded without training
+        folder = store.path(run_id(p.config))
+        folder.mkdir()
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(p.config))
+        (folder / "result.json").write_text('{"top1": 0.5, "train_time_s": 600, "device": "cuda"}')
+    with pytest.raises(MKFError, match="its records were trained on cuda, this machine trains on cpu"):
+        check_training(P, plan, store, "figure3", "section figure3")
+    assert f"2 of {len(plan)} runs recorded; {len(plan) - 2} to train here, about" in capsys.readouterr().out
+    other = load_profile("smoke", {"allow_other_device": True})
+    with pytest.raises(MKFError, match="takes about .* min, above the profile's train_limit_minutes=30.*SECTION=figure3"):
+        check_training(other, plan, store, "figure3", "section figure3")
+    check_training(load_profile("smoke", {"allow_other_device": True, "train_limit_minutes": None}), plan, store,
+                   "figure3", "section figure3")
+    check_training(P, plan[:2], store, "figure3", "section figure3")
+    assert capsys.readouterr().out.splitlines()[-1] == "section figure3: all 2 runs recorded; nothing to train"
