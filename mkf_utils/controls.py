@@ -150,3 +150,51 @@ def reading(paired: pd.DataFrame) -> list[str]:
                             "here (nor refuted).")
         lines.append(f"- **Verdict, {arch}, {direction}:** {verdict_line}")
     return lines
+
+
+LOWDATA_COMPARISONS = [("AnB", "random-frozen"), ("AnB", "base"), ("random-frozen", "base"), ("identity", "base")]
+
+
+def lowdata_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture, target images per class and treatment: mean and sd over seeds of top-1 / base top-1 (the
+    base trained on as few images), at each depth n; the runs the transfers copy from (``source``) left out."""
+    t = table[table.treatment != "source"]
+    out = t.groupby(["architecture", "per_class", "treatment", "n", "n_units"], as_index=False).agg(
+        rel_ratio=("rel_ratio", "mean"), rel_ratio_sd=("rel_ratio", "std"), top1=("top1", "mean"),
+        runs=("top1", "size"))
+    out["series"] = out.treatment + [f" (n = {n} of {u})" if 0 < n < u else "" for n, u in zip(out.n, out.n_units)]
+    return out.fillna({"rel_ratio_sd": 0.0})
+
+
+def lowdata_reading(paired: pd.DataFrame) -> list[str]:
+    """Markdown lines: per architecture and target size, whether copied filters (all units) beat random ones and
+    what the identity floor costs, each with its interval; then whether copied filters pull away from random ones
+    as the target shrinks (the target sizes, in images per class, where the interval of AnB - random-frozen lies
+    above zero).
+
+    >>> p = pd.DataFrame({"architecture": "a", "per_class": [25, 250], "n": 4, "n_units": 4,
+    ...                   "comparison": "AnB − random-frozen", "mean": [0.05, 0.0], "low": [0.02, -0.02],
+    ...                   "high": [0.08, 0.02], "pairs": 3})
+    >>> lowdata_reading(p)[-1]
+    '- **a:** copied filters beat random ones with 25; not with 250.'
+    """
+    full = paired[paired.n == paired.n_units]
+    lines = []
+    for arch, g in full.groupby("architecture", sort=False):
+        told: dict[str, list[str]] = {"above": [], "not": [], "untold": []}
+        for size, h in g.groupby("per_class"):
+            rows = {r.comparison: r for _, r in h.iterrows()}
+            parts = [f"{label} {_fmt(rows[c])}: {verdict(rows[c])}" for c, label in
+                     (("AnB − random-frozen", "copied − random"), ("identity − base", "identity − base"))
+                     if c in rows]
+            if parts:
+                lines.append(f"- {arch}, {size} images per class: " + "; ".join(parts) + ".")
+            if "AnB − random-frozen" in rows:
+                v = verdict(rows["AnB − random-frozen"])
+                told["above" if v == "above" else "untold" if v in ("one pair", "no pairs") else "not"].append(str(size))
+        if any(told.values()):
+            parts = [f"{', '.join(told['above']) or 'no target size'}"]
+            parts += [f"not with {', '.join(told['not'])}"] if told["not"] else []
+            parts += [f"no interval (one seed) with {', '.join(told['untold'])}"] if told["untold"] else []
+            lines.append(f"- **{arch}:** copied filters beat random ones with " + "; ".join(parts) + ".")
+    return lines

@@ -294,3 +294,26 @@ def controls_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subt
     letter = "abcdefgh"[len(panels)]
     return alt.hconcat(*panels, interval_panel(paired, f"{letter}. paired differences (same seed)")).resolve_scale(
         color="independent").properties(title=alt.Title(title, subtitle=subtitle))
+
+
+def lowdata_panel(summary: pd.DataFrame, title: str, subtitle: list[str] | None = None) -> alt.FacetChart:
+    """Top-1 / base top-1 (mean ± sd over seeds) against the target's images per class, one line per treatment
+    and depth, one facet per architecture (:func:`mkf_utils.controls.lowdata_summary`); the dotted line at 1 is
+    the base trained on as few images."""
+    summary = summary[summary.treatment != "base"]
+    sizes = sorted(summary.per_class.unique()) or [1]
+    x = alt.X("per_class:Q", title="target images per class", axis=alt.Axis(values=sizes),
+              scale=alt.Scale(type="log", domain=[min(sizes), max(sizes)]))
+    y = alt.Y("rel_ratio:Q", title="top-1 / base top-1 (base on as few images)", scale=alt.Scale(zero=False))
+    color = alt.Color("series:N", title="treatment")
+    tooltip = ["architecture", "series", "per_class", alt.Tooltip("rel_ratio:Q", format=".3f"),
+               alt.Tooltip("top1:Q", format=".3f"), "runs"]
+    base = alt.Chart()
+    layers = alt.layer(
+        base.mark_rule(color="gray", strokeDash=[2, 2]).encode(y=alt.datum(1)),
+        base.mark_line(point=True).encode(x=x, y=y, color=color, tooltip=tooltip),
+        base.transform_calculate(lo="datum.rel_ratio - datum.rel_ratio_sd", hi="datum.rel_ratio + datum.rel_ratio_sd"
+                                 ).mark_rule().encode(x=x, y="lo:Q", y2="hi:Q", color=color),
+        data=summary)
+    return layers.properties(width=260, height=220).facet(column=alt.Column("architecture:N", title=None)).properties(
+        title=alt.Title(title, subtitle=subtitle or []))

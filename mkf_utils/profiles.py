@@ -263,9 +263,13 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     train = "all" if d.per_class is None else str(d.per_class)
     test = "all" if d.test_per_class is None else str(d.test_per_class)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
-    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not s.budgets else "budgets below"
+    sources_here = bool(s.budgets) and all(b.sources == "common" for b in s.budgets)  # targets at budgets, sources here
+    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not s.budgets or sources_here else "budgets below"
     more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
             for b in s.budgets if b.seeds is not None]
+    if sources_here:
+        more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in s.budgets)
+                    + " images per class x epochs, the nets copied from on the data above")
     return [f"Profile: {P.description}.",
             f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"

@@ -95,9 +95,14 @@ def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store):
     assert set(summary.lever) == {"identity floor", "few distinct filters", "which part of a filter", "copied or random"}
     paired = pd.read_csv(out / "controls_paired.csv")
     assert {"identity − base", "A-centres k=2 − random k=2", "A-centres k=2 − B-centres k=2"} <= set(paired.comparison)
-    reading = [o for c in nbformat.read(out / "executed.ipynb", 4).cells if c.cell_type == "code"
-               for o in c.outputs if "text/markdown" in o.get("data", {})][-1]["data"]["text/markdown"]
-    assert "**Verdict, ConvNeXt-atto, man-made→natural:**" in reading
+    readings = [o["data"]["text/markdown"] for c in nbformat.read(out / "executed.ipynb", 4).cells
+                if c.cell_type == "code" for o in c.outputs if "text/markdown" in o.get("data", {})]
+    assert "**Verdict, ConvNeXt-atto, man-made→natural:**" in readings[0]
+    assert "- **ConvNeXt-atto:** copied filters beat random ones with" in readings[1]
+    low = pd.read_csv(out / "controls_lowdata.csv")  # the smoke profile's targets with 8 and 12 images per class
+    assert set(low.per_class) == {8, 12} and "source" not in set(low.treatment)
+    assert set(low[low.treatment == "identity"].architecture) == {"ConvNeXt-atto"}
+    assert (low[low.treatment == "base"].rel_ratio == 1).all()
 
 
 def test_figure3_chart_shows_the_table(figure3):
