@@ -23,7 +23,7 @@ from timm.optim import list_optimizers
 
 from .errors import MKFError
 from .banks import BANKS
-from .transfer import ASSIGN, BIAS_OPTIONS, ENDS, MODES, NORM_OPTIONS, source_need
+from .transfer import ASSIGN, BIAS_OPTIONS, DEPTHWISE_MODES, ENDS, MODES, NORM_OPTIONS, source_need
 from .units import UNIT_KINDS
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
@@ -169,7 +169,7 @@ def _check_transfer(t: DictConfig) -> None:
         what = f"transfer.mode={t.mode}" + (f" with transfer.bank={t.bank}" if t.mode == "bank-freeze" else "")
         raise MKFError(f"transfer.n={t.n} with {what} reads a source, but transfer.source is not set",
                        "set transfer.source to a run id or a state_dict file, or use transfer.mode=random-freeze")
-    if t.n and t.mode in ("bank-freeze", "permute-freeze", "radial-freeze") and t.units != "depthwise":
+    if t.n and t.mode in DEPTHWISE_MODES and t.units != "depthwise":
         raise MKFError(f"transfer.mode={t.mode} replaces depthwise filters, not '{t.units}' units",
                        "set transfer.units=depthwise")
     if t.n and t.mode == "random-freeze" and (t.units == "block" or t.norm == "freeze"):

@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from .stats import verdict
+from .stats import interval_text, verdict
 from .treatments import BANK_TREATMENT
 
 BANK_ORDER = ["random", "master-key", "A-centres", "B-centres"]
@@ -77,10 +77,17 @@ def detectable(row: pd.Series | dict) -> float:
     return (row["high"] - row["low"]) / 2 if not (pd.isna(row["low"]) or pd.isna(row["high"])) else math.nan
 
 
-def _fmt(r: pd.Series) -> str:
-    v = verdict(r)
-    ci = "" if v in ("one pair", "no pairs") else f" [{r['low']:+.3f}, {r['high']:+.3f}]"
-    return f"{r['mean']:+.3f}{ci} ({r['pairs']} pair{'s' if r['pairs'] != 1 else ''})"
+WORDS = {"above": "above zero", "below": "below zero", "unclear": "cannot be told apart",
+         "one pair": "one pair, no interval", "no pairs": "no pairs"}
+
+
+def _said(row: pd.Series, bold: bool = False) -> str:
+    """A comparison with its interval and verdict; where the interval holds zero, the smallest difference it
+    could have detected."""
+    v = verdict(row)
+    word = f"**{WORDS[v]}**" if bold and v == "above" else WORDS[v]
+    size = f" (smallest detectable difference ±{detectable(row):.3f})" if v == "unclear" else ""
+    return f"{interval_text(row)}: {word}{size}"
 
 
 def reading(paired: pd.DataFrame) -> list[str]:
@@ -94,9 +101,9 @@ def reading(paired: pd.DataFrame) -> list[str]:
     >>> print("\\n".join(reading(p)))  # doctest: +NORMALIZE_WHITESPACE
     - **a, A→B.** Identity filters cost -0.060 [-0.080, -0.040] (3 pairs) against the base: the filters are
       needed here, so the readings below can tell something.
-    - k = 2: other-half (A) centres − random +0.030 [+0.010, +0.050] (3 pairs): **above zero**; against the
-      same half's (B) centres -0.010 [-0.030, +0.010] (3 pairs): cannot be told apart (smallest detectable
-      difference ±0.020).
+    - k = 2: other-half (A) centres − random +0.030 [+0.010, +0.050] (3 pairs): **above zero**; against the same
+      half's (B) centres -0.010 [-0.030, +0.010] (3 pairs): cannot be told apart (smallest detectable difference
+      ±0.020).
     - **Verdict, a, A→B:** the other half's filters beat random ones at k = 2: general filters, measured.
     """
     lines: list[str] = []
@@ -109,37 +116,27 @@ def reading(paired: pd.DataFrame) -> list[str]:
             needed = False
         else:
             needed = verdict(floor) == "below"
-            lines.append(f"{head} Identity filters cost {_fmt(floor)} against the base: " + (
+            lines.append(f"{head} Identity filters cost {interval_text(floor)} against the base: " + (
                 "the filters are needed here, so the readings below can tell something." if needed else
                 "the base does not clearly need its spatial filters here, so no reading about generality is made "
                 f"(smallest detectable cost ±{detectable(floor):.3f})."))
         general = []
         for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith("A-centres k=")}):
-            a_rand, a_b = rows.get(f"A-centres k={k} − random k={k}"), rows.get(f"A-centres k={k} − B-centres k={k}")
+            a_rand = rows.get(f"A-centres k={k} − random k={k}")
             if a_rand is None:
                 continue
-            v = verdict(a_rand)
-            text = f"- k = {k}: other-half (A) centres − random {_fmt(a_rand)}: " + {
-                "above": "**above zero**", "below": "below zero", "unclear": "cannot be told apart"}.get(v, v)
-            if v == "unclear":
-                text += f" (smallest detectable difference ±{detectable(a_rand):.3f})"
-            if a_b is not None:
-                vb = verdict(a_b)
-                text += f"; against the same half's (B) centres {_fmt(a_b)}: " + {
-                    "above": "above zero", "below": "below zero", "unclear": "cannot be told apart"}.get(vb, vb)
-                if vb == "unclear":
-                    text += f" (smallest detectable difference ±{detectable(a_b):.3f})"
-            lines.append(text + ".")
-            if v == "above" and needed:
+            parts = [f"other-half (A) centres − random {_said(a_rand, bold=True)}"]
+            parts += [f"{label} {_said(rows[c])}" for c, label in (
+                (f"A-centres k={k} − B-centres k={k}", "against the same half's (B) centres"),
+                (f"master-key k={k} − random k={k}", "master key filters − random")) if c in rows]
+            lines.append(f"- k = {k}: " + "; ".join(parts) + ".")
+            if verdict(a_rand) == "above" and needed:
                 general.append(k)
         for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
                            ("AnB", "random-frozen", "copied − random (all distinct)")):
-            r = rows.get(f"{a} − {b}")
-            if r is not None:
-                lines.append(f"- {what}: {_fmt(r)}: " + {"above": "above zero", "below": "below zero",
-                                                         "unclear": "cannot be told apart"}.get(verdict(r), verdict(r))
-                             + ".")
+            if f"{a} − {b}" in rows:
+                lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
         if not needed:
             verdict_line = "no reading: the identity floor is not below the base."
         elif general:
@@ -184,7 +181,7 @@ def lowdata_reading(paired: pd.DataFrame) -> list[str]:
         told: dict[str, list[str]] = {"above": [], "not": [], "untold": []}
         for size, h in g.groupby("per_class"):
             rows = {r.comparison: r for _, r in h.iterrows()}
-            parts = [f"{label} {_fmt(rows[c])}: {verdict(rows[c])}" for c, label in
+            parts = [f"{label} {_said(rows[c])}" for c, label in
                      (("AnB − random-frozen", "copied − random"), ("identity − base", "identity − base"))
                      if c in rows]
             if parts:

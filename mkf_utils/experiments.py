@@ -32,11 +32,9 @@ from .errors import MKFError
 from .executor import run_parallel
 from .models import create_model
 from .runs import RunStore
+from .transfer import DEPTHWISE_MODES
 from .treatments import treatment_spec
 from .units import transfer_units
-
-DEPTHWISE_ONLY = ("bank-freeze", "permute-freeze", "radial-freeze")  # modes planned only where units are depthwise
-
 
 @dataclass
 class Planned:
@@ -120,7 +118,7 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
             other = names[1 - names.index(target)]
             for treatment, fractions in treatments.items():
                 fields, src = treatment_spec(treatment)
-                if fields["mode"] in DEPTHWISE_ONLY and kind != "depthwise":
+                if fields["mode"] in DEPTHWISE_MODES and kind != "depthwise":
                     continue  # a control of depthwise filters: planned for the nets whose units are depthwise
                 for frac in fractions:
                     n = depth_to_n(frac, total)

@@ -171,6 +171,16 @@ def verdict(row: pd.Series | dict) -> str:
     return "above" if low > 0 else "below" if high < 0 else "unclear"
 
 
+def interval_text(row: pd.Series | dict) -> str:
+    """A paired difference as text: mean, its interval where there is one, and the number of pairs.
+
+    >>> interval_text({"mean": 0.05, "low": 0.01, "high": 0.09, "pairs": 3})
+    '+0.050 [+0.010, +0.090] (3 pairs)'
+    """
+    ci = "" if pd.isna(row["low"]) or pd.isna(row["high"]) else f" [{row['low']:+.3f}, {row['high']:+.3f}]"
+    return f"{row['mean']:+.3f}{ci} ({row['pairs']} pair{'s' if row['pairs'] != 1 else ''})"
+
+
 def reading(paired: pd.DataFrame, at_full_depth: bool = True) -> list[str]:
     """Markdown lines reading ``paired`` (from :func:`paired_differences`): each comparison with its interval
     and verdict, and whether the setting can tell copied filters from random ones at all.
@@ -185,11 +195,9 @@ def reading(paired: pd.DataFrame, at_full_depth: bool = True) -> list[str]:
              "one pair": "one pair, no interval", "no pairs": "no pairs"}
     lines = []
     for r in rows.itertuples():
-        v = verdict(r._asdict())
-        ci = "" if v in ("one pair", "no pairs") else f" [{r.low:+.3f}, {r.high:+.3f}]"
         depth = f"all {r.n} units" if r.n == r.n_units else f"{r.n} of {r.n_units} units"
-        lines.append(f"- {r.architecture}, {r.direction}, {depth}: {r.comparison} {r.mean:+.3f}{ci} "
-                     f"({r.pairs} pair{'s' if r.pairs != 1 else ''}): {words[v]}.")
+        lines.append(f"- {r.architecture}, {r.direction}, {depth}: {r.comparison} {interval_text(r._asdict())}: "
+                     f"{words[verdict(r._asdict())]}.")
     control = rows[rows.comparison == "AnB − random-frozen"]
     for arch in rows.architecture[rows.comparison.str.startswith("AnB")].unique():
         g = control[control.architecture == arch]

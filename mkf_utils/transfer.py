@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
 from .banks import BANKS, cycle_bank, fit_bank, make_bank, radial_random
@@ -49,6 +50,7 @@ from .units import Call, following_norms, trace, transfer_units
 
 MODES = ("copy-freeze", "copy-train", "random-freeze", "bank-freeze", "permute-freeze", "radial-freeze")
 ASSIGN = ("auto", "cycle", "fit")
+DEPTHWISE_MODES = ("bank-freeze", "permute-freeze", "radial-freeze")  # they replace depthwise filters only
 ENDS = ("first", "last")
 BIAS_OPTIONS = ("freeze", "train")
 NORM_OPTIONS = ("train", "freeze")
@@ -138,7 +140,7 @@ def source_need(mode: str, bank: str = "master-key", assign: str = "auto") -> st
     return "required"
 
 
-def uses_source(t) -> bool:
+def uses_source(t: DictConfig) -> bool:
     """Whether transfer config ``t`` (``cfg.transfer``) reads ``t.source``: it transfers units and its mode needs
     a source, or may use one and has one."""
     need = source_need(t.mode, t.get("bank", "master-key"), t.get("assign", "auto"))
@@ -201,7 +203,7 @@ def apply_transfer(model: nn.Module, source: dict[str, torch.Tensor] | None, uni
     names, norm_modules = _unit_tensors(model, chosen, units, bias, norm, calls)
     report = TransferReport(chosen, len(all_units), total_params=sum(p.numel() for p in model.parameters()))
     target = model.state_dict(keep_vars=True)
-    if mode in ("bank-freeze", "permute-freeze", "radial-freeze"):
+    if mode in DEPTHWISE_MODES:
         if units != "depthwise":
             raise MKFError(f"transfer.mode={mode} works on depthwise units, not '{units}'", "set transfer.units=depthwise")
         if source is None and source_need(mode, bank, assign) == "required":
