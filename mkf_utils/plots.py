@@ -317,3 +317,15 @@ def lowdata_panel(summary: pd.DataFrame, title: str, subtitle: list[str] | None 
         data=summary)
     return layers.properties(width=260, height=220).facet(column=alt.Column("architecture:N", title=None)).properties(
         title=alt.Title(title, subtitle=subtitle or []))
+
+
+def retention_bars(areas: pd.DataFrame, order: list[str]) -> alt.FacetChart:
+    """Figure 5's bars: each net's (and AlexNet's) relative top-1 at its deepest unit and area under its curve
+    (:func:`mkf_utils.retention.retention_areas`), in ``order``."""
+    data = areas.melt(id_vars=["architecture", "depths"], value_vars=["deepest", "auc"], var_name="measure")
+    header = alt.Header(labelExpr="datum.value == 'auc' ? 'area under the curve' : 'at the deepest unit'")
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("architecture:N", sort=order, title=None), y=alt.Y("value:Q", title="relative top-1"),
+        color=alt.Color("architecture:N", sort=order), column=alt.Column("measure:N", title=None, header=header),
+        tooltip=["architecture", "measure", alt.Tooltip("value:Q", format=".3f"), "depths:Q"]).properties(width=150,
+                                                                                                           height=240)
