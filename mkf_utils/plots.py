@@ -329,3 +329,34 @@ def retention_bars(areas: pd.DataFrame, order: list[str]) -> alt.FacetChart:
         color=alt.Color("architecture:N", sort=order), column=alt.Column("measure:N", title=None, header=header),
         tooltip=["architecture", "measure", alt.Tooltip("value:Q", format=".3f"), "depths:Q"]).properties(width=150,
                                                                                                            height=240)
+
+
+def study_chart(plotted: pd.DataFrame, curves: pd.DataFrame, largest: pd.DataFrame, target: str, title: str,
+                subtitle: list[str]) -> alt.HConcatChart:
+    """The budget study: base top-1, relative top-1 at full depth and wall time against the budget (the rows of
+    :func:`mkf_utils.study.series`), and the largest budget's test top-1 during training (``curves`` of the runs
+    ``largest``)."""
+    x = alt.X("image_epochs:Q", title="training budget: images per class × epochs", scale=alt.Scale(type="log"))
+    net = alt.Color("net:N", title="net (recipe)", legend=alt.Legend(labelLimit=420))
+    bases = plotted[plotted.treatment == "base"].assign(half=lambda d: d.target)
+    a = alt.Chart(bases).mark_line(point=True).encode(
+        x=x, y=alt.Y("mean(top1):Q", title="base top-1", scale=alt.Scale(zero=False)),
+        color=net, strokeDash=dash("half:N", "half (bases)")).properties(
+        title="a. base top-1", width=260, height=220)
+    treated = plotted[plotted.treatment != "base"]
+    b = alt.Chart(treated).mark_line(point=True).encode(
+        x=x, y=alt.Y("mean(rel_ratio):Q", title=f"top-1 / base top-1 (into {target}, all units)",
+                     scale=alt.Scale(zero=False)),
+        color=net, strokeDash=dash("treatment:N", "treatment")).properties(
+        title="b. relative top-1 at full depth", width=260, height=220)
+    c = alt.Chart(plotted).mark_line(point=True).encode(
+        x=x, y=alt.Y("mean(minutes):Q", title="training time per run (min)"), color=net,
+        strokeDash=dash("treatment:N", "treatment")).properties(title="c. wall time", width=260, height=220)
+    d = alt.Chart(curves).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(top1):Q", title=f"test top-1 on {target}",
+                                                   scale=alt.Scale(zero=False)),
+        color="architecture:N", strokeDash=dash("treatment:N", "treatment")).properties(
+        title=f"d. during training, largest budget ({largest.per_class.iloc[0]} × {largest.epochs.iloc[0]})",
+        width=260, height=220)
+    return alt.hconcat(a, b, c, d).resolve_scale(strokeDash="independent").properties(
+        title=alt.Title(title, subtitle=subtitle))
