@@ -14,6 +14,8 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from .generality import MK_TREATMENTS, PAIRS
+
 REFERENCE = Path(str(resources.files("mkf_utils") / "data_files" / "reference"))
 YOSINSKI_LABEL = "AlexNet AnB (Yosinski et al. 2014, ImageNet)"
 YOSINSKI_UNITS = 7  # conv1-5, fc6, fc7: the layers that can be frozen; fc8 is the classifier
@@ -359,4 +361,43 @@ def study_chart(plotted: pd.DataFrame, curves: pd.DataFrame, largest: pd.DataFra
         title=f"d. during training, largest budget ({largest.per_class.iloc[0]} × {largest.epochs.iloc[0]})",
         width=260, height=220)
     return alt.hconcat(a, b, c, d).resolve_scale(strokeDash="independent").properties(
+        title=alt.Title(title, subtitle=subtitle))
+
+
+def generality_chart(sims: pd.DataFrame, fits: pd.DataFrame, clusters: pd.DataFrame, scales: pd.DataFrame,
+                     mk_summary: pd.DataFrame | None, k: int, close: float, title: str,
+                     subtitle: list[str]) -> alt.VConcatChart:
+    """The generality figure: a. similarity per unit of each pair of nets; b-e (with DS-CNNs). master key fit,
+    k-means share and layer scale per unit; d. the master key treatments (when ``mk_summary`` has runs)."""
+    a = alt.Chart(sims).mark_line(point=True).encode(
+        x=alt.X("rel_depth:Q", title="relative depth (unit / units)", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("similarity:Q", title="mean best-match |cos|", scale=alt.Scale(zero=False)),
+        color=alt.Color("pair:N", sort=PAIRS), tooltip=["unit", "kernel", "similarity"],
+    ).properties(width=260, height=200).facet(column=alt.Column("architecture:N", title=None)).properties(
+        title="a. filter similarity between two nets, per unit")
+    panels = [a]
+    if len(fits):
+        depth = alt.X("rel_depth:Q", title="relative depth", scale=alt.Scale(domain=[0, 1]))
+        b = alt.Chart(fits).mark_line(point=True).encode(
+            x=depth, y=alt.Y("explained:Q", title="variance explained by a·f_k + b"), color=alt.Color("model:N"),
+            strokeDash=alt.StrokeDash("architecture:N")).properties(width=260, height=200,
+                                                                    title="b. master key filters: best fit per filter (mean)")
+        c = alt.Chart(clusters).mark_line(point=True).encode(
+            x=depth, y=alt.Y("share_close:Q", title=f"share within cos {close} of a centre"), color=alt.Color("model:N"),
+            strokeDash=alt.StrokeDash("architecture:N")).properties(width=260, height=200,
+                                                                    title=f"c. k-means (k = {k}) over one net's units")
+        e = alt.Chart(scales).mark_line(point=True).encode(
+            x=depth, y=alt.Y("layer_scale:Q", title="mean |layer scale| of the unit's block", scale=alt.Scale(type="log")),
+            color=alt.Color("model:N"), strokeDash=alt.StrokeDash("architecture:N")).properties(
+            width=260, height=200, title="e. how much each block's branch counts (init 1e-6)")
+        panels.append(alt.hconcat(b, c, e))
+    if mk_summary is not None and len(mk_summary):
+        base = alt.Chart(mk_summary).encode(x=alt.X("treatment:N", sort=MK_TREATMENTS, title=None),
+                                            xOffset="direction:N", color=alt.Color("direction:N"))
+        d = (base.mark_rule().encode(y=alt.Y("lo:Q", title="top-1 / base top-1 (mean ± sd over seeds)",
+                                             scale=alt.Scale(zero=False)), y2="hi:Q")
+             + base.mark_point(filled=True, size=60).encode(y="mean:Q")).properties(
+            width=300, height=200, title="d. ConvNeXt-atto, all depthwise units frozen to ...")
+        panels.append(d)
+    return alt.vconcat(*panels).resolve_scale(color="independent", strokeDash="independent").properties(
         title=alt.Title(title, subtitle=subtitle))

@@ -1,0 +1,51 @@
+"""The notebooks' computations, moved into the package, on constructed tables: Figure 5's retention, the study,
+the generality measures' reading and the master key summary."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from mkf_utils import generality, retention, study
+from mkf_utils.plots import yosinski_reference
+
+pytestmark = pytest.mark.unit
+
+
+def test_retention_areas_put_alexnet_beside_the_nets_and_read_each_deeper_net():
+    summary = pd.DataFrame({"series": ["a AnB"] * 3 + ["b AnB"] * 3, "architecture": ["a"] * 3 + ["b"] * 3,
+                            "rel_depth": [0, 0.5, 1] * 2, "rel_ratio": [1, 0.9, 0.8, 1, 0.95, 0.9]})
+    areas = retention.retention_areas(summary, yosinski_reference("natural")).set_index("architecture")
+    assert areas.loc["a", "auc"] == pytest.approx(0.9) and areas.loc["b", "deepest"] == pytest.approx(0.9)
+    assert areas.loc[retention.ALEXNET, "depths"] == 8  # n = 0..7
+    lines = retention.area_lines(areas.reset_index(), ["a", "b"])
+    assert lines[0].startswith("- **a**: 0.800 of base at n / N = 1.00, area under the curve 0.900")
+    one_seed = pd.DataFrame({"architecture": ["a", "b"], "treatment": "AnB", "n": 4, "n_units": 4, "rel_ratio": [0.8, 0.9]})
+    assert retention.reading(one_seed, ["a", "b"])[-1].startswith("- **b has no interval against a**")
+
+
+def test_study_reading_per_budget_and_paired_by_seed():
+    rows = [dict(architecture="a", per_class=p, epochs=2, recipe="default", target="B", seed=s, treatment=t, n=4,
+                 n_units=4, direction="A→B" if t != "base" else "B", top1=top1, rel_ratio=top1 / 0.5, minutes=1.0)
+            for p in (10, 20) for s in (0, 1, 2) for t, top1 in (("base", 0.5), ("AnB", 0.45 + 0.01 * s),
+                                                                  ("random-frozen", 0.40 + 0.01 * s))]
+    lines = study.reading(pd.DataFrame(rows), "B")
+    assert lines[0] == ("- **a**, 10 images per class × 2 epochs (default): base top-1 B 0.500; relative top-1 into "
+                        "B: AnB 0.920, random-frozen 0.820 (AnB − random-frozen +0.100 of the base's top-1); 9.0 min "
+                        "of training for these 9 runs.")
+    assert lines[-1] == "- a, 20 × 2 (default): AnB − random-frozen top-1 +0.050 [+0.050, +0.050] (3 pairs): above."
+
+
+def test_generality_reading_and_masterkey_summary():
+    sims = pd.DataFrame({"architecture": "C", "pair": "other half", "rel_depth": [0.25, 0.5, 1.0],
+                         "similarity": [0.9, 0.6, 0.3]})
+    fits = pd.DataFrame({"architecture": "C", "model": "trained on A", "explained": [0.5, 0.3]})
+    scales = pd.DataFrame({"model": "trained on A", "layer_scale": [1e-6, 0.01]})
+    lines = generality.reading(sims, fits, scales, None)
+    assert lines == ["- C, other half: 0.900, 0.600, 0.300 (first, middle, last third)",
+                     "- C, trained on A: master key fit explains 0.400 of a filter's variance on average (0.500 first "
+                     "unit, 0.300 last)",
+                     "- ConvNeXt block layer scale, trained on A: 1e-06 (first unit) to 0.01 (last); at 1e-6 a "
+                     "block's depthwise filter cannot matter"]
+    mk = pd.DataFrame({"direction": "A→B", "treatment": ["base", "master-key", "master-key"], "rel_ratio": [1, 0.9, 1.1]})
+    s = generality.masterkey_summary(mk)
+    assert s[["treatment", "mean", "lo", "hi"]].round(6).values.tolist() == [["master-key", 1.0, 0.858579, 1.141421]]
