@@ -1,5 +1,5 @@
 # make figure1 | figure2 | figure3 | figure4 | figure5 | generality | study | controls | figures (every figure) (PROFILE=quick by default)
-# make plan | records | verify | test | test-unit | lab | benchmark | setup | clean
+# make plan | records | results | verify | test | test-unit | lab | benchmark | setup | clean
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,7 +17,7 @@ TWICE := $(shell echo $(NOTEBOOKS) | tr ' ' '\n' | sort | uniq -d)
 $(if $(TWICE),$(error two notebooks for target $(TWICE) in notebooks/: one notebook per target, notebooks/<target>_<name>.ipynb))
 OUT := paper_figures/$(PROFILE)
 
-.PHONY: setup test test-unit plan verify records figures lab benchmark clean $(NOTEBOOKS)
+.PHONY: setup test test-unit plan verify records results figures lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -74,6 +74,11 @@ verify: $(STAMP)
 records: | $(STAMP)
 	@$(BIN)/mkf records --store runs | xargs -r git add; $(BIN)/mkf index --store runs && git add runs/INDEX.csv; \
 	  echo "runs/: $$(git diff --cached --name-only -- runs | wc -l) record files staged"
+
+# Rewrite paper_figures/<profile>/README.md for every profile: each figure with its reading, computed from the tables
+# (a test fails when a committed page differs from what this writes).
+results: | $(STAMP)
+	$(BIN)/mkf results $(wildcard paper_figures/*)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -113,6 +113,13 @@ def _index(args: argparse.Namespace) -> None:
     index(store).to_csv(args.out or store.root / "INDEX.csv", index=False)
 
 
+def _results(args: argparse.Namespace) -> None:
+    from .results import write
+
+    for folder in args.folders:
+        print(write(folder))
+
+
 def _verify(args: argparse.Namespace) -> int:
     from .runs import RunStore
     from .verify import TOLERANCE, verify
@@ -207,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
     p.add_argument("--out", default=None, help="where to write it (default: INDEX.csv in the store)")
     p.set_defaults(fn=_index)
+    p = sub.add_parser("results", help="write each figures folder's README.md: the figures and their readings, "
+                       "computed from the tables there")
+    p.add_argument("folders", nargs="+", help="figures folders, e.g. paper_figures/evidence")
+    p.set_defaults(fn=_results)
     p = sub.add_parser("profile", help="check a profile (configs/profiles/NAME.yaml or a path) and count its runs")
     p.add_argument("name")
     p.set_defaults(fn=_profile)

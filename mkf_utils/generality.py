@@ -78,17 +78,18 @@ def masterkey_summary(mk: pd.DataFrame) -> pd.DataFrame:
             .reset_index().assign(lo=lambda t: t["mean"] - t["std"], hi=lambda t: t["mean"] + t["std"]))
 
 
-def reading(sims: pd.DataFrame, fits: pd.DataFrame, scales: pd.DataFrame, mk_paired: pd.DataFrame | None) -> list[str]:
+def reading(sims: pd.DataFrame, fits: pd.DataFrame | None, scales: pd.DataFrame | None,
+            mk_paired: pd.DataFrame | None) -> list[str]:
     """Markdown lines: mean similarity per third of the depth for each pair, the master key fit per net, the
     layer scales, and the master key comparisons with their intervals."""
     out = []
     for (arch, pair), g in sims.groupby(["architecture", "pair"], sort=False):
         thirds = g.groupby(pd.cut(g.rel_depth, [0, 1 / 3, 2 / 3, 1]), observed=True).similarity.mean()
         out.append(f"- {arch}, {pair}: " + ", ".join(f"{v:.3f}" for v in thirds) + " (first, middle, last third)")
-    for (arch, model), g in fits.groupby(["architecture", "model"], sort=False) if len(fits) else []:
+    for (arch, model), g in fits.groupby(["architecture", "model"], sort=False) if fits is not None and len(fits) else []:
         out.append(f"- {arch}, {model}: master key fit explains {g.explained.mean():.3f} of a filter's variance on "
                    f"average ({g.explained.iloc[0]:.3f} first unit, {g.explained.iloc[-1]:.3f} last)")
-    for model, g in (scales.groupby("model", sort=False) if len(scales) else []):
+    for model, g in (scales.groupby("model", sort=False) if scales is not None and len(scales) else []):
         out.append(f"- ConvNeXt block layer scale, {model}: {g.layer_scale.iloc[0]:.2g} (first unit) to "
                    f"{g.layer_scale.iloc[-1]:.2g} (last); at 1e-6 a block's depthwise filter cannot matter")
     for r in (mk_paired.itertuples() if mk_paired is not None else []):

@@ -65,3 +65,10 @@ def test_the_run_index_is_current(tmp_path):
     expected = pd.read_csv(io.StringIO(fresh.to_csv(index=False)), dtype={"run_id": str}, keep_default_na=False,
                            na_values=[""])
     pd.testing.assert_frame_equal(committed, expected, obj="runs/INDEX.csv (run `make records` to rewrite it)")
+
+
+@pytest.mark.parametrize("folder", sorted(p for p in (ROOT / "paper_figures").iterdir() if p.is_dir()), ids=lambda p: p.name)
+def test_each_results_page_is_what_make_results_writes(folder: Path):
+    from mkf_utils.results import page
+
+    assert (folder / "README.md").read_text() == page(folder), f"run `make results` to rewrite {folder.name}/README.md"
