@@ -9,7 +9,9 @@ Everything outside ``runtime`` says *what* is computed and goes into the run id;
 """
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -112,10 +114,16 @@ CHOICES = {
 }
 
 
+@functools.cache
+def _schema() -> DictConfig:
+    """The typed defaults, built once (building a structured config is most of a load's time)."""
+    return OmegaConf.structured(RunConfig)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> DictConfig:
     """Defaults <- YAML file ``path`` <- ``overrides`` (``["a.b=1"]`` or a nested dict), validated."""
     try:
-        cfg = OmegaConf.structured(RunConfig)
+        cfg = copy.deepcopy(_schema())  # merges below copy it again; the schema itself is never changed
         if path is not None:
             p = Path(path)
             if not p.is_file():

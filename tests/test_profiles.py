@@ -15,6 +15,7 @@ from mkf_utils.runs import RunStore
 pytestmark = pytest.mark.unit
 
 
+@pytest.mark.integration  # builds every run of a profile (ImageNet's deep ResNets: tens of seconds)
 @pytest.mark.parametrize("name", sorted(p.stem for p in PROFILES.glob("*.yaml")))
 def test_shipped_profiles_check(name):
     counts = check(name)
@@ -34,6 +35,7 @@ def test_mistakes_are_one_line_errors(overrides, message):
         load_profile("smoke", overrides)
 
 
+@pytest.mark.integration
 def test_cli_check_and_unknown_profile(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text((PROFILES / "smoke.yaml").read_text().replace("batch_size:", "batchsize:"))
@@ -75,6 +77,7 @@ def test_a_study_budget_can_have_its_own_seeds():
     assert "1 seed (0); cheap 8 x 2: seeds 0, 1, 2." in subtitle(P, "study")[1]
 
 
+@pytest.mark.integration
 def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     """`mkf plan` lists a section's missing runs (bases and all-units runs seed by seed, then partial depths),
     trains them, and afterwards finds them all recorded."""
@@ -113,6 +116,7 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     assert shown == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 0), ("base", "man-made", 1)}
 
 
+@pytest.mark.integration
 def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     """`mkf plan P figure3 figure4`: Figure 4's bases and full-depth runs are Figure 3's, planned once; the
     deciding runs of every section first, then the partial depths section by section."""
@@ -136,6 +140,7 @@ def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     assert [i in n3 for i in ids] == [True] * 8 + [False] * 2
 
 
+@pytest.mark.integration  # plans every shipped profile
 def test_orphaned_records_are_listed(tmp_path, capsys):
     """`mkf runs --orphans` lists a finished run that no profile plans (a profile changed since), and only it."""
     from mkf_utils.cli import main

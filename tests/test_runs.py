@@ -22,7 +22,7 @@ from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
 from mkf_utils.runs import RunStore
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # runs train, processes spawn
 
 
 TINY_CLI = [o for o in TINY if not o.startswith("runtime.deterministic")]

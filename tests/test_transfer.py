@@ -133,6 +133,7 @@ def test_runs_of_one_seed_and_target_start_from_one_init():
     assert not torch.equal(*bodies)
 
 
+@pytest.mark.integration
 def test_bank_freeze_keeps_the_master_key_filters_through_training(tmp_path):
     """transfer.mode=bank-freeze: every depthwise filter is a*f_k + b of the 8 master key filters, frozen,
     bit-identical after training; without a source the documented assignment (channel c gets f_(c mod 8))."""

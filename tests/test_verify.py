@@ -15,7 +15,7 @@ from mkf_utils.errors import MKFError
 from mkf_utils.runs import RunStore
 from mkf_utils.verify import verify
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # runs train, processes spawn
 
 
 @pytest.fixture(scope="module")
