@@ -166,7 +166,7 @@ def estimate_minutes(plan: list[Planned], results: list[dict | None], workers: i
     (0.0, 0)
     """
     def keys(lab: dict) -> list[tuple]:
-        kind = "base" if lab["treatment"] == "base" else "full" if lab["n"] == lab["n_units"] else "partial"
+        kind = "base" if lab["n"] == 0 else "full" if lab["n"] == lab["n_units"] else "partial"  # a source is a base
         return [(lab["architecture"], kind, lab["target"], lab["end"]), (lab["architecture"], kind),
                 (lab["architecture"],)]
 
