@@ -26,35 +26,35 @@ TINY = {  # over the smoke profile: synthetic data, so the notebooks run in seco
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store_dir(tmp_path_factory):
     """One run store for all notebooks here, as in `make figures`: Figure 4 and 5 reuse Figure 3's runs."""
     return tmp_path_factory.mktemp("runs")
 
 
-def execute(notebook: str, out: Path, store: Path, params: dict | None = None, **overrides) -> Path:
+def execute(notebook: str, out: Path, store_dir: Path, params: dict | None = None, **overrides) -> Path:
     """Run ``notebook`` at the smoke profile with TINY and ``overrides`` over it, and notebook ``params``."""
     pm.execute_notebook(NOTEBOOKS / notebook, out / "executed.ipynb", kernel_name="python3", cwd=str(NOTEBOOKS),
-                        parameters={"profile": "smoke", "overrides": {**TINY, **overrides}, "store": str(store),
+                        parameters={"profile": "smoke", "overrides": {**TINY, **overrides}, "store": str(store_dir),
                                     "out_dir": str(out), **(params or {})})
     return out
 
 
 @pytest.fixture(scope="module")
-def figure3(tmp_path_factory, store):
-    return execute("figure3_manmade_natural.ipynb", tmp_path_factory.mktemp("figure3"), store, seeds=[0, 1])
+def figure3(tmp_path_factory, store_dir):
+    return execute("figure3_manmade_natural.ipynb", tmp_path_factory.mktemp("figure3"), store_dir, seeds=[0, 1])
 
 
 @pytest.fixture(scope="module")
-def figure4(tmp_path_factory, store, figure3):
-    return execute("figure4_reverse_freezing.ipynb", tmp_path_factory.mktemp("figure4"), store)
+def figure4(tmp_path_factory, store_dir, figure3):
+    return execute("figure4_reverse_freezing.ipynb", tmp_path_factory.mktemp("figure4"), store_dir)
 
 
 @pytest.fixture(scope="module")
-def figure5(tmp_path_factory, store, figure3):
-    return execute("figure5_resnet_depth.ipynb", tmp_path_factory.mktemp("figure5"), store)
+def figure5(tmp_path_factory, store_dir, figure3):
+    return execute("figure5_resnet_depth.ipynb", tmp_path_factory.mktemp("figure5"), store_dir)
 
 
-def test_figure3_table(figure3, store):
+def test_figure3_table(figure3, store_dir):
     df = pd.read_csv(figure3 / "figure3.csv")
     assert list(df.columns[:len(TABLE_COLUMNS)]) == TABLE_COLUMNS
     assert {"source", "end", "train_time_s"} <= set(df.columns)
@@ -66,7 +66,7 @@ def test_figure3_table(figure3, store):
     assert len(df[df.treatment == "base"]) == 8 and (df[df.treatment == "base"].rel_ratio == 1).all()
     assert len(df[df.treatment.isin(["BnB", "random-frozen"])]) == 16
     # each run against the base of its own seed and target, looked up in the run store's records
-    records = RunStore(store).collect().set_index("run_id")
+    records = RunStore(store_dir).collect().set_index("run_id")
     base_ids = df[df.treatment == "base"].set_index(["architecture", "target", "seed"]).run_id
     for r in df.itertuples():
         base = records.loc[base_ids[r.architecture, r.target, r.seed]]
@@ -88,8 +88,8 @@ def test_an_executed_notebook_reads_without_running(name, request):
     assert "cdn.jsdelivr" not in (out / f"{name}.html").read_text()  # self-contained: works offline
 
 
-def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store):
-    out = execute("controls_depthwise.ipynb", tmp_path_factory.mktemp("controls"), store)
+def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store_dir):
+    out = execute("controls_depthwise.ipynb", tmp_path_factory.mktemp("controls"), store_dir)
     table, summary = pd.read_csv(out / "controls.csv"), pd.read_csv(out / "controls_summary.csv")
     assert {"identity", "A-centres k=2", "B-centres k=2", "permuted AnB", "radial random"} <= set(table.treatment)
     assert set(summary.lever) == {"identity floor", "few distinct filters", "which part of a filter", "copied or random"}
@@ -143,11 +143,11 @@ def test_figure5_depths_share_an_axis(figure3, figure5):
     assert set(shared) <= set(f3.run_id)  # ResNet-18's runs are Figure 3's
 
 
-def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
+def test_figure3_rebuilds_from_records_alone(figure3, store_dir, tmp_path):
     """A fresh clone has the records (config, metrics, result) but no weights: the figure comes out the same,
     and nothing trains."""
     records = tmp_path / "records"
-    shutil.copytree(store, records, ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".lock"))
+    shutil.copytree(store_dir, records, ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".lock"))
     (tmp_path / "out").mkdir()
     out = execute("figure3_manmade_natural.ipynb", tmp_path / "out", records, seeds=[0, 1])
     pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(out / "figure3.csv"))
@@ -155,11 +155,11 @@ def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
     assert not list(records.glob("*/model.pt"))
 
 
-def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
+def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store_dir):
     """Each budget, and a recipe change at one of them for one architecture, pairs with its own bases."""
     recipe = {"per_class": 8, "epochs": 1, "recipe": "lr 0.01", "architectures": ["ConvNeXt-atto"],
               "overrides": {"optim": {"lr": 0.01}}}
-    out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store,
+    out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store_dir,
                   study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}, recipe]})
     df = pd.read_csv(out / "study.csv")
     assert set(df.per_class) == {8, 16} and set(df.target[df.treatment != "base"]) == {"natural"}
@@ -172,7 +172,7 @@ def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
     assert not set(default.run_id) & set(df[df.recipe == "lr 0.01"].run_id)  # another lr: other runs
 
 
-def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, store, figure3):
+def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, store_dir, figure3):
     """Rows: the DS-CNN bases of one seed, their random init and a checkpoint file given by path; columns: the
     first, middle and last depthwise unit; the ResNet bases' conv filters below."""
     import torch
@@ -184,7 +184,7 @@ def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, s
     torch.manual_seed(7)
     net = create_model("convnext_atto", 5)
     torch.save(net.state_dict(), ckpt)
-    out = execute("figure1_filter_gallery.ipynb", tmp_path_factory.mktemp("figure1"), store,
+    out = execute("figure1_filter_gallery.ipynb", tmp_path_factory.mktemp("figure1"), store_dir,
                   {"checkpoint": str(ckpt), "checkpoint_name": "convnext_atto"})
     assert all((out / f"figure1.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))
     df = pd.read_csv(out / "figure1.csv")
@@ -202,8 +202,8 @@ def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, s
     assert set(df[(df.units == "conv") & (df.position == "last")].row) == set(range(3))
 
 
-def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
-    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality"), store)
+def test_generality_pairs_and_master_key_fit(tmp_path_factory, store_dir, figure3):
+    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality"), store_dir)
     sims = pd.read_csv(out / "generality.csv")
     assert set(sims.pair) == {"other half", "same half, other seed", "trained vs its init", "random vs random"}
     assert sims.groupby(["architecture", "pair"]).size().to_dict() == {
@@ -227,12 +227,12 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
                                       "AnB − master-key"}
 
 
-def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store, figure3):
-    before = set(p.name for p in store.iterdir())
-    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store,
+def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store_dir, figure3):
+    before = set(p.name for p in store_dir.iterdir())
+    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store_dir,
                   {"recorded_only": True}, masterkey={"seeds": [7]})  # seed 7: no masterkey run recorded
     assert (out / "generality.csv").exists() and not (out / "generality_masterkey_runs.csv").exists()
-    assert set(p.name for p in store.iterdir()) == before
+    assert set(p.name for p in store_dir.iterdir()) == before
 
 
 def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
