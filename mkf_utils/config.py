@@ -87,7 +87,7 @@ class TransferConfig:
 
 @dataclass
 class RuntimeConfig:
-    device: str = "auto"  # auto: cuda if available, else cpu
+    device: str = "auto"  # auto: cuda if available, else mps (Apple), else cpu
     amp: str = "auto"  # auto: bf16 autocast on cuda, fp32 on cpu; or bf16 / fp32
     channels_last: bool = True  # faster on CUDA and, measured on 2 CPU cores, on CPU too
     compile: bool = False

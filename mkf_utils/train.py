@@ -42,8 +42,11 @@ def dist_info() -> tuple[int, int, int]:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``runtime.device`` as a device: ``auto`` picks CUDA, then Apple's MPS, then the CPU; under torchrun each
+    rank takes its local GPU."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        mps = getattr(torch.backends, "mps", None)
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps is not None and mps.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MKFError("runtime.device=cuda but no CUDA device is visible", "set runtime.device=cpu (or auto)")
     _, world, local = dist_info()

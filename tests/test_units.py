@@ -74,3 +74,4 @@ def test_unknown_kind_and_model():
         transfer_units(create_model("resnet18", 10), "spatial")
     with pytest.raises(MKFError, match="unknown model 'convnext_nano_x'.*convnext_nano"):
         create_model("convnext_nano_x", 10)
+
