@@ -59,9 +59,12 @@ test-unit: $(STAMP)
 # Train the missing runs of one section of the profile (bases and all-units runs seed by seed, then partial depths),
 # without building the figure: for long profiles, run it in the background and `make records` as runs finish.
 # `.venv/bin/mkf plan PROFILE SECTION --list` counts what is recorded, estimates the time left and lists what is missing.
+# EXECUTOR=slurm (or local, auto) submits each missing run as a cluster job instead (mkf_utils.slurm; GPUS per job).
 SECTION ?= figure3
+EXECUTOR ?=
+GPUS ?= 0
 plan: $(STAMP)
-	$(BIN)/mkf plan $(PROFILE) $(SECTION)
+	$(BIN)/mkf plan $(PROFILE) $(SECTION) $(if $(EXECUTOR),--executor $(EXECUTOR) --gpus $(GPUS))
 
 # Retrain VERIFY_RUNS recorded runs drawn at random and compare them with their records (exit 1 on drift).
 VERIFY_RUNS ?= 2

@@ -10,6 +10,7 @@
     mkf profile evidence
     mkf plan evidence figure3 --list
     mkf plan evidence-gpu figure3 figure4 figure5 --minutes 7
+    mkf plan imagenet figure3 --executor slurm --gpus 8 --partition gpu
     mkf verify --runs 2
 """
 from __future__ import annotations
@@ -177,6 +178,18 @@ def _plan(args: argparse.Namespace) -> None:
             print(f"  missing {run_id(p.config)}  {lab['architecture']} {lab['treatment']} {lab['direction']} "
                   f"n={lab['n']} seed={lab['seed']}")
         return
+    if args.executor:
+        from .slurm import make_executor, submit_plan
+
+        params = {"timeout_min": args.timeout_min, "gpus_per_node": args.gpus, "tasks_per_node": max(1, args.gpus)}
+        if args.partition:
+            params["slurm_partition"] = args.partition
+        jobs = submit_plan([p.config for p in plan], store, make_executor(args.executor, store.root / ".submitit",
+                                                                          **params))
+        print(f"{len(jobs)} jobs submitted ({args.executor}); logs in {store.root / '.submitit'}")
+        for rid, job in jobs.items():
+            print(f"  job {job.job_id}  run {rid}")
+        return
     deadline = time.monotonic() + 60 * args.minutes if args.minutes is not None else None
     run_plan(plan, store, workers=args.workers or P.run_workers, deadline=deadline)
 
@@ -230,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=None, help="start no run after this many minutes (runs started "
                    "finish): for a machine lent for a while")
     p.add_argument("--store", default=None, help="run store folder (default: $MKF_STORE or the repository's runs/)")
+    p.add_argument("--executor", choices=["slurm", "local", "auto"], default=None, help="submit each missing run as a "
+                   "job through submitit (slurm; local: subprocesses here; auto: slurm where sbatch is) instead of "
+                   "training here; the store must be on a file system the nodes share")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (one task each: the run trains over them)")
+    p.add_argument("--partition", default=None, help="SLURM partition")
+    p.add_argument("--timeout-min", type=int, default=24 * 60, help="a job's time limit in minutes")
     p.set_defaults(fn=_plan)
     p = sub.add_parser("verify", help="retrain recorded runs drawn at random and compare them with their records")
     p.add_argument("--runs", type=int, default=2, help="how many runs to draw (default 2)")

@@ -44,7 +44,8 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _train_one(root: str, cfg_yaml: str) -> dict:
+def train_one(root: str, cfg_yaml: str) -> dict:
+    """Train (or find) the run of config ``cfg_yaml`` in the store at ``root``: a worker's or a cluster job's task."""
     cfg = load_config(overrides=OmegaConf.to_container(OmegaConf.create(cfg_yaml)))
     return RunStore(root).run(cfg)
 
@@ -100,7 +101,7 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
                 busy = set(restorer.values())
                 i = min(ready, key=lambda i: needs.get(i) in busy)
                 todo.remove(i)
-                running[pool.submit(_train_one, str(root), OmegaConf.to_yaml(configs[i]))] = i
+                running[pool.submit(train_one, str(root), OmegaConf.to_yaml(configs[i]))] = i
                 src = needs.get(i)
                 if src is not None and src not in busy and not store.has_weights(ids[src]):
                     restorer[i] = src
