@@ -8,7 +8,8 @@
   epoch; removed when the run finishes);
 - ``model.pt``: the final weights, a plain state_dict that loads into a stock timm model;
 - ``result.json``: the final numbers and provenance, written last: its presence marks a finished run;
-- ``reproductions.csv``: one row per retraining of a recorded run that had no weights (``verify.reproduce``).
+- ``reproductions.csv``: one row per retraining of a recorded run that had no weights (``verify.reproduce``);
+- ``.lock`` (held while a process trains or restores the run) and ``.reproduce/`` (that retraining's scratch).
 
 The record of a run is ``config.yaml``, ``metrics.csv``, ``result.json`` and any ``reproductions.csv``
 (committed in ``runs/``); the weights are not. Every write goes to a temporary file renamed over the target,
@@ -58,6 +59,8 @@ class RunFolder:
         self.weights_file = self.path / "model.pt"
         self.result_file = self.path / "result.json"
         self.reproductions_file = self.path / "reproductions.csv"
+        self.lock_file = self.path / ".lock"  # held while a process trains or restores the run
+        self.reproduce_dir = self.path / ".reproduce"  # where a recorded run is retrained before its weights move in
 
     @property
     def finished(self) -> bool:

@@ -88,7 +88,7 @@ class RunStore:
                 raise MKFError(f"source run {source} is not finished", "run it first (`mkf train` or RunStore.run)")
             path = RunFolder(run_dir).weights_file
             if not path.exists():
-                with file_lock(run_dir / ".lock"):
+                with file_lock(RunFolder(run_dir).lock_file):
                     if not path.exists():
                         warnings.warn(f"source run {source} has a record but no weights: retraining it", stacklevel=2)
                         reproduce(self, source)
@@ -112,7 +112,7 @@ class RunStore:
         result = self.result(rid)
         if result is None:
             raise MKFError(f"run {rid} is not finished in {self.root}", "run it first (`mkf train` or a figure)")
-        cfg = load_config(self.path(rid) / "config.yaml")
+        cfg = load_config(RunFolder(self.path(rid)).config_file)
         if initial:
             random_seed(cfg.seed, 0)
         net = create_model(cfg.model.name, result["num_classes"], cfg.model.stem_stride, **cfg.model.kwargs)
@@ -132,7 +132,7 @@ class RunStore:
         if found is None:
             source = self.source_of(cfg)
             run_dir.mkdir(parents=True, exist_ok=True)
-            with file_lock(run_dir / ".lock"):
+            with file_lock(RunFolder(run_dir).lock_file):
                 found = self.result(rid)  # another process may have finished it while we waited
                 if found is None:
                     if dist_info()[0] == 0:
@@ -140,19 +140,20 @@ class RunStore:
                     try:
                         found = fit(cfg, run_dir, source, step_hook)
                     except BaseException:
-                        if not (run_dir / "checkpoint.pt").exists():  # nothing to resume: leave no orphan folder
+                        if not RunFolder(run_dir).checkpoint_file.exists():  # nothing to resume: no orphan folder
                             shutil.rmtree(run_dir, ignore_errors=True)
                         raise
         return {"run_id": rid, **found}
 
     def configs(self) -> Iterator[tuple[str, DictConfig]]:
         """(id, config) of every finished run."""
-        for f in sorted(self.root.glob("*/result.json")):
+        folders = [RunFolder(d) for d in sorted(self.root.glob("*")) if d.is_dir()]
+        for folder in (f for f in folders if f.finished):
             try:
-                self.result(f.parent.name)
-                yield f.parent.name, load_config(f.parent / "config.yaml")
+                self.result(folder.path.name)
+                yield folder.path.name, load_config(folder.config_file)
             except MKFError as e:
-                warnings.warn(f"skipping run {f.parent}: {e}", stacklevel=2)
+                warnings.warn(f"skipping run {folder.path}: {e}", stacklevel=2)
 
     def collect(self) -> pd.DataFrame:
         """One row per finished run: ``run_id``, the flattened config (``model.name``, ...) and the result.

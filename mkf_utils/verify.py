@@ -101,7 +101,7 @@ def reproduce(store, rid: str) -> Path:
     """Give recorded run ``rid`` its missing ``model.pt`` by retraining it; raise if it disagrees with its record.
     Either way the comparison is appended to the run's ``reproductions.csv`` (:func:`log_reproduction`)."""
     run_dir = store.path(rid)
-    scratch = run_dir / ".reproduce"
+    scratch = RunFolder(run_dir).reproduce_dir
     check = retrain(store, rid, scratch)
     log_reproduction(run_dir, scratch, check)
     if not check["ok"]:

@@ -84,6 +84,7 @@ def test_records_stages_finished_runs_records_only(tmp_path):
     assert out.returncode == 0, out.stderr
     staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=tmp_path, capture_output=True, text=True,
                             check=True).stdout.split()
-    # a finished run's record and its reproduction log; never weights, checkpoints or an unfinished run
-    assert sorted(staged) == sorted(f"runs/{f}" for f in files if f.split("/")[0] != "running" and not f.endswith(".pt"))
-    assert "7 record files staged" in out.stdout
+    # a finished run's record and its reproduction log, and the index; never weights, checkpoints or an unfinished run
+    assert sorted(staged) == sorted([f"runs/{f}" for f in files if f.split("/")[0] != "running" and not f.endswith(".pt")]
+                                    + ["runs/INDEX.csv"])
+    assert "8 record files staged" in out.stdout
