@@ -46,6 +46,18 @@ def compare_bases(bases: pd.DataFrame, store: RunStore, halves: list[str], seeds
     return pd.concat(sims), nets
 
 
+def gallery_nets(bases: pd.DataFrame, store: RunStore, seed: int) -> dict[str, dict[str, nn.Module]]:
+    """Figure 1's nets per unit kind (``depthwise``, ``conv``): each base of ``bases`` (trained on its half) and
+    the random net the first base of each kind started from."""
+    nets: dict[str, dict[str, nn.Module]] = {}
+    for kind in ("depthwise", "conv"):
+        of_kind = bases[bases.units == kind]
+        nets[kind] = {f"{r.architecture}, trained on {r.target}": store.model(r.run_id) for r in of_kind.itertuples()}
+        for r in of_kind.iloc[:1].itertuples():  # the net the first base started from
+            nets[kind][f"{r.architecture}, random init (seed {seed})"] = store.model(r.run_id, initial=True)
+    return nets
+
+
 def measures(nets: dict[str, dict[str, nn.Module]], k: int = 8, close: float = 0.8,
              sample_seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(master key fit, k-means clusters, layer scales) per unit of each architecture's nets (empty tables
