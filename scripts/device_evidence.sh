@@ -15,6 +15,7 @@ WORKERS=${WORKERS:-}           # runs at once (default: the profile's run_worker
 SMOKE=${SMOKE:-1}              # 0: skip the smoke runs and use bf16 + channels_last (seen working on an H200)
 HARD=${HARD:-$(( ${MINUTES%.*} * 60 + 120 ))}  # then kill what still trains after this many seconds
 OUT=${OUT:-/tmp/mkf-out}; STORE=${STORE:-/tmp/mkf-store}; PY=${PY:-python3}
+case $PY in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")";; esac  # pack() runs it from the store
 mkdir -p "$OUT" "$STORE"
 [ -d .device/site ] && export PYTHONPATH="$PWD/.device/site:$PWD" || export PYTHONPATH="$PWD"
 export MKF_CODE_REVISION=$(sed -n 1p .device/REVISION 2>/dev/null) MKF_CODE_DIRTY=$(sed -n 2p .device/REVISION 2>/dev/null)
