@@ -115,9 +115,11 @@ def reading(paired: pd.DataFrame) -> list[str]:
             lines.append(f"{head} No identity run recorded: nothing says whether the filters are needed at all.")
             needed = False
         else:
-            needed = verdict(floor) == "below"
+            v = verdict(floor)
+            needed = v == "below"
             lines.append(f"{head} Identity filters cost {interval_text(floor)} against the base: " + (
                 "the filters are needed here, so the readings below can tell something." if needed else
+                "one seed so far, no interval: no reading about generality is made yet." if v == "one pair" else
                 "the base does not clearly need its spatial filters here, so no reading about generality is made "
                 f"(smallest detectable cost ±{detectable(floor):.3f})."))
         general = []
@@ -137,7 +139,9 @@ def reading(paired: pd.DataFrame) -> list[str]:
                            ("AnB", "random-frozen", "copied − random (all distinct)")):
             if f"{a} − {b}" in rows:
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
-        if not needed:
+        if floor is not None and verdict(floor) == "one pair":
+            verdict_line = "no reading yet: one seed, no intervals."
+        elif not needed:
             verdict_line = "no reading: the identity floor is not below the base."
         elif general:
             verdict_line = (f"the other half's filters beat random ones at k = {', '.join(map(str, general))}: "

@@ -53,3 +53,11 @@ def test_summary_names_levers_banks_and_sizes():
     assert (row.lever, row.bank, row.k, row.runs) == ("few distinct filters", "A-centres", 4, 3)
     assert s[s.treatment == "base"].direction.iloc[0] == "man-made→natural"
     assert s[s.treatment == "permuted AnB"].lever.iloc[0] == "which part of a filter"
+
+
+def test_one_seed_reads_as_not_yet():
+    t = _table({"identity": [-0.06] * 3, "random k=2": [-0.1] * 3, "A-centres k=2": [-0.02] * 3})
+    t = t[t.seed == 0]
+    lines = controls.reading(paired_differences(t, controls.comparisons(t.treatment)))
+    assert "one seed so far, no interval: no reading about generality is made yet." in lines[0]
+    assert lines[-1].endswith("no reading yet: one seed, no intervals.")
