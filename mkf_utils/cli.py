@@ -1,4 +1,5 @@
-"""``mkf``: train a run, list transfer units, splits and the run store.
+"""``mkf``: train a run or a profile's plan, list transfer units, splits and the run store, write its index and
+the results pages.
 
     mkf train configs/quick.yaml --set model.name=convnext_atto transfer.n=4
     mkf units convnext_atto --kind depthwise --stem-stride 2 --image-size 32
@@ -7,6 +8,7 @@
     mkf runs --orphans
     mkf records
     mkf index
+    mkf results paper_figures/evidence
     mkf profile evidence
     mkf plan evidence figure3 --list
     mkf plan evidence-gpu figure3 figure4 figure5 --minutes 7
