@@ -147,21 +147,11 @@ def _plan(args: argparse.Namespace) -> None:
     from .config import run_id
     from .executor import available_cores
     from .experiments import estimate_minutes, run_plan
-    from .profiles import load_profile, section_plan
+    from .profiles import load_profile, training_order
     from .runs import RunStore
 
     P = load_profile(args.profile)
-    # the runs that decide the paired comparisons first (bases and all units frozen), seed by seed; then the
-    # partial depths, section by section, seed by seed (a stable sort: bases stay before their transfers); a run
-    # that two sections share (Figure 4's bases are Figure 3's) is planned once
-    plan, seen = [], set()
-    for k, sec in enumerate(args.section):
-        for p in section_plan(P, sec):
-            if run_id(p.config) not in seen:
-                seen.add(run_id(p.config))
-                partial = 0 < p.labels["n"] < p.labels["n_units"]
-                plan.append((partial, k if partial else 0, p.labels["seed"], p))
-    plan = [p for *_, p in sorted(plan, key=lambda t: t[:3])]
+    plan = training_order(P, args.section)
     store = RunStore.default(args.store)
     results = [store.result(run_id(p.config)) for p in plan]
     missing = [p for p, r in zip(plan, results) if r is None]

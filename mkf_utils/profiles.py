@@ -175,6 +175,20 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     return ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
 
 
+def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:
+    """The runs of ``sections`` in the order `mkf plan` trains them: the runs that decide the paired comparisons
+    first (bases and all units frozen), seed by seed; then the partial depths, section by section, seed by seed (a
+    stable sort: bases stay before their transfers). A run two sections share is planned once."""
+    plan, seen = [], set()
+    for k, sec in enumerate(sections):
+        for p in section_plan(P, sec):
+            if run_id(p.config) not in seen:
+                seen.add(run_id(p.config))
+                partial = 0 < p.labels["n"] < p.labels["n_units"]
+                plan.append((partial, k if partial else 0, p.labels["seed"], p))
+    return [p for *_, p in sorted(plan, key=lambda t: t[:3])]
+
+
 def recorded(plan: list[Planned], store: RunStore) -> list[Planned]:
     """The runs of ``plan`` recorded in ``store`` whose base on the target half is recorded too (what a figure
     in progress can show: every run beside the base it is measured against)."""

@@ -182,3 +182,23 @@ def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys
                    "figure3", "section figure3")
     check_training(P, plan[:2], store, "figure3", "section figure3")
     assert capsys.readouterr().out.splitlines()[-1] == "section figure3: all 2 runs recorded; nothing to train"
+
+
+def test_training_order_puts_the_deciding_runs_first_seed_by_seed():
+    """Bases and all-units runs of every section first, seed by seed; partial depths after, section by section;
+    a run two sections share (Figure 4's full-depth runs are Figure 3's) once."""
+    from mkf_utils.profiles import training_order
+
+    P = load_profile("smoke", {"seeds": [0, 1], "figure4": {"architectures": ["ConvNeXt-atto"]}})
+    order = training_order(P, ["figure3", "figure4"])
+    labels = [(p.labels["seed"], p.labels["n"] < p.labels["n_units"] and p.labels["n"] > 0, p.labels["end"])
+              for p in order]
+    first_partial = next(i for i, (_, partial, _) in enumerate(labels) if partial)
+    assert not any(partial for _, partial, _ in labels[:first_partial])  # deciding runs first
+    assert all(partial for _, partial, _ in labels[first_partial:])
+    deciding_seeds = [s for s, _, _ in labels[:first_partial]]
+    assert deciding_seeds == sorted(deciding_seeds)  # seed by seed
+    ids = [run_id(p.config) for p in order]
+    assert len(ids) == len(set(ids)) == len({run_id(p.config) for sec in ("figure3", "figure4")
+                                             for p in section_plan(P, sec)})
+    assert {e for _, partial, e in labels if partial} == {"last"}  # Figure 4's reverse partial depths
