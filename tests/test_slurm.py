@@ -19,7 +19,8 @@ TINY = {"data": {"name": "synthetic", "per_class": 8, "test_per_class": 4, "batc
 
 
 def test_jobs_train_bases_first_and_a_resubmission_sends_only_what_is_missing(tmp_path):
-    plan = [p.config for p in ab_plan(ARCHS, {"A": "random-a:0", "B": "random-b:0"}, {"AnB": [1.0]}, [0], TINY)]
+    plan = [p.config for p in ab_plan(ARCHS, {"A": "random-a:0", "B": "random-b:0"}, {"AnB": [1.0]}, [0], TINY,
+                                      targets=["B"])]
     store = RunStore(tmp_path / "runs")
     executor = make_executor("local", tmp_path / "jobs", timeout_min=10)
     jobs = submit_plan(plan, store, executor)
