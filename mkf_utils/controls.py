@@ -21,9 +21,7 @@ import pandas as pd
 from .stats import interval_text, verdict
 from .treatments import BANK_TREATMENT
 
-BANK_ORDER = ["random", "master-key", "A-centres", "B-centres"]
-LEVERS = ["identity floor", "few distinct filters", "which part of a filter", "copied or random"]
-PART_TREATMENTS = ["AnB", "permuted AnB", "radial random", "random-frozen", "identity"]
+BANK_ORDER = ["random", "master-key", "A-centres", "B-centres"]  # the order banks are drawn and read in
 
 
 def lever(treatment: str) -> tuple[str, str, int | None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from .controls import BANK_ORDER
 from .generality import MK_TREATMENTS, PAIRS
 
 REFERENCE = Path(str(resources.files("mkf_utils") / "data_files" / "reference"))
@@ -261,7 +262,7 @@ def bank_panel(summary: pd.DataFrame, title: str) -> alt.LayerChart:
     x = alt.X("k:Q", title="distinct filters per net (bank size k)", scale=alt.Scale(type="log", base=2,
               domain=[min(ks), max(ks)]), axis=alt.Axis(values=ks))
     y = alt.Y("rel_ratio:Q", title="top-1 / base top-1", scale=alt.Scale(zero=False))
-    color = alt.Color("bank:N", title="bank", sort=[b for b in ("random", "master-key", "A-centres", "B-centres")])
+    color = alt.Color("bank:N", title="bank", sort=BANK_ORDER)
     tooltip = ["treatment", alt.Tooltip("rel_ratio:Q", format=".3f"), alt.Tooltip("top1:Q", format=".3f"), "runs"]
     line = alt.Chart(banks).mark_line(point=True).encode(x=x, y=y, color=color, tooltip=tooltip)
     bars = alt.Chart(banks).transform_calculate(lo="datum.rel_ratio - datum.rel_ratio_sd",
