@@ -1,4 +1,5 @@
-# make figure1 | figure2 | figure3 | figure4 | figure5 | generality | study | controls | figures (every figure) (PROFILE=quick by default)
+# make figure1 | figure2 | figure3 | figure4 | figure5 | generality | study | controls | crossdataset | sourcesize |
+#      crossarch | pointwise | figures (every figure) | tables (every table) (PROFILE=quick by default)
 # make plan | records | results | verify | test | test-unit | lab | benchmark | setup | clean
 # Every target builds the environment (.venv) on first use.
 SHELL := /bin/bash
@@ -10,14 +11,15 @@ BUILD := build/$(PROFILE)
 STAMP := $(VENV)/.installed
 
 # Every notebook notebooks/<target>_<name>.ipynb is a make target: figure1, figure3, figure4, figure5, generality, study,
-# controls.
+# controls, crossdataset, sourcesize, crossarch, pointwise.
 NOTEBOOKS := $(shell ls notebooks/*_*.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
 FIGURES := $(filter figure%,$(NOTEBOOKS))
+TABLES := $(shell ls notebooks/*_table.ipynb 2>/dev/null | sed -E 's|notebooks/([^_]+)_.*|\1|')
 TWICE := $(shell echo $(NOTEBOOKS) | tr ' ' '\n' | sort | uniq -d)
 $(if $(TWICE),$(error two notebooks for target $(TWICE) in notebooks/: one notebook per target, notebooks/<target>_<name>.ipynb))
 OUT := paper_figures/$(PROFILE)
 
-.PHONY: setup test test-unit plan verify records results figures lab benchmark clean $(NOTEBOOKS)
+.PHONY: setup test test-unit plan verify records results figures tables lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
 
 setup: $(STAMP)
@@ -43,6 +45,7 @@ $(NOTEBOOKS): | $(STAMP)
 	mv -f $(BUILD)/$@/out/* $(OUT)/ && cp $(BUILD)/$@/$@.ipynb $(OUT)/$@.ipynb
 
 figures: $(FIGURES)
+tables: $(TABLES)
 
 # Tests and nbval use a temporary run store: they never read or write the committed records in runs/.
 # One pytest worker per core (pytest-xdist), one thread each; a module's tests (a notebook's cells) stay together.

@@ -25,6 +25,7 @@ from timm.optim import list_optimizers
 
 from .errors import MKFError
 from .banks import BANKS
+from .crossarch import CHANNELS
 from .transfer import ASSIGN, BIAS_OPTIONS, DEPTHWISE_MODES, ENDS, MODES, NORM_OPTIONS, source_need
 from .units import UNIT_KINDS
 
@@ -32,8 +33,8 @@ RUN_ID = re.compile(r"[0-9a-f]{12}")
 ID_VERSION = 1
 # Fields added after run records were first committed, with the defaults that reproduce the older behaviour:
 # left out of a run's identity while at that default, so adding a field never orphans the records.
-LATER_FIELDS = {"optim.sched": "cosine", "optim.decay_power": 1.0, "transfer.bank": "master-key",
-                "transfer.bank_size": 8, "transfer.assign": "auto"}  # bump when a change to the engine makes old runs incomparable
+LATER_FIELDS = {"optim.sched": "cosine", "optim.decay_power": 1.0, "transfer.bank": "master-key",  # bump ID_VERSION
+                "transfer.bank_size": 8, "transfer.assign": "auto", "transfer.channels": "cycle"}  # when runs differ
 
 
 @dataclass
@@ -83,6 +84,7 @@ class TransferConfig:
     bank: str = "master-key"  # transfer.mode=bank-freeze: master-key, random, identity, centres (mkf_utils.banks)
     bank_size: int = 8  # how many distinct filters the bank holds
     assign: str = "auto"  # which channel gets which bank filter: cycle, fit (a source's best fit) or auto
+    channels: str = "cycle"  # a source of another architecture: its channels cycled or sampled (mkf_utils.crossarch)
 
 
 @dataclass
@@ -110,7 +112,8 @@ class RunConfig:
 
 CHOICES = {
     "transfer.units": UNIT_KINDS, "transfer.end": ENDS, "transfer.mode": MODES, "transfer.bias": BIAS_OPTIONS,
-    "transfer.norm": NORM_OPTIONS, "transfer.bank": BANKS, "transfer.assign": ASSIGN, "runtime.amp": ("auto", "bf16", "fp32"),
+    "transfer.norm": NORM_OPTIONS, "transfer.bank": BANKS, "transfer.assign": ASSIGN, "transfer.channels": CHANNELS,
+    "runtime.amp": ("auto", "bf16", "fp32"),
 }
 
 

@@ -115,7 +115,7 @@ def _cifar_torchvision(name: str, root: str | None, train: bool, download: bool)
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]
-FASHION_ROOTS = ("/usr/share/dataset-fashion-mnist",)  # Debian's dataset-fashion-mnist (`dpkg -L` shows it)
+FASHION_ROOTS = ("/usr/share/datasets/fashion-mnist",)  # Debian's dataset-fashion-mnist (`dpkg -L dataset-fashion-mnist`)
 
 
 def _read_idx(path: Path) -> np.ndarray:

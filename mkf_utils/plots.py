@@ -402,3 +402,41 @@ def generality_chart(sims: pd.DataFrame, fits: pd.DataFrame, clusters: pd.DataFr
         panels.append(d)
     return alt.vconcat(*panels).resolve_scale(color="independent", strokeDash="independent").properties(
         title=alt.Title(title, subtitle=subtitle))
+
+
+def table_heatmap(summary: pd.DataFrame, title: str) -> alt.Chart:
+    """A transfer table as a heatmap: one row per column of the table (base, controls, each source copied from),
+    one column per target (per net and target when there are several nets), colour = top-1 / base top-1 of the
+    same seed and target, text = mean top-1 (at full depth; a copied column at several depths shows each)."""
+    many = summary.architecture.nunique() > 1
+    data = summary.assign(into=summary.architecture + " on " + summary.target if many else summary.target,
+                          row=summary.treatment + summary.apply(
+                              lambda r: f" (n={r.n})" if 0 < r.n < r.n_units else "", axis=1))
+    rows = list(dict.fromkeys(data.row))
+    y = alt.Y("row:N", sort=rows, title=None)
+    x = alt.X("into:N", title="target", sort=list(dict.fromkeys(data["into"])), axis=alt.Axis(labelAngle=0))
+    tooltip = ["architecture", "target", "treatment", "n", alt.Tooltip("top1:Q", format=".3f"),
+               alt.Tooltip("top1_sd:Q", format=".3f"), alt.Tooltip("rel_ratio:Q", format=".3f"), "runs"]
+    base = alt.Chart(data).encode(x=x, y=y)
+    cells = base.mark_rect().encode(color=alt.Color("rel_ratio:Q", title="top-1 / base",
+                                                    scale=alt.Scale(scheme="redblue", domainMid=1)), tooltip=tooltip)
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("top1:Q", format=".3f"))
+    return (cells + text).properties(title=title, width=max(120, 90 * data["into"].nunique()),
+                                     height=max(120, 22 * len(rows)))
+
+
+def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Paired differences against the number of source images (``images``, log axis): one line per comparison
+    kind (``against``: what the copied filters are compared with) and target, with 95% intervals."""
+    x = alt.X("images:Q", title="source training images", scale=alt.Scale(type="log"))
+    y = alt.Y("mean:Q", title="paired difference of top-1 (95% interval)")
+    color = alt.Color("against:N", title="copied filters minus")
+    tooltip = ["source", "direction", "comparison", "images", alt.Tooltip("mean:Q", format="+.3f"),
+               alt.Tooltip("low:Q", format="+.3f"), alt.Tooltip("high:Q", format="+.3f"), "pairs"]
+    base = alt.Chart().encode(x=x, color=color, detail="direction:N")
+    return alt.layer(alt.Chart().mark_rule(color="gray", strokeDash=[2, 2]).encode(y=alt.datum(0)),
+                     base.mark_line().encode(y=y),
+                     base.mark_rule().encode(y="low:Q", y2="high:Q"),
+                     base.mark_point(filled=True, size=50).encode(y=y, shape=alt.Shape("direction:N", title="target"),
+                                                                  tooltip=tooltip),
+                     data=paired).properties(title=title, width=320, height=240)

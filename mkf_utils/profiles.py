@@ -1,12 +1,13 @@
 """Profiles: one typed schema for the settings every notebook reads (``configs/profiles/<name>.yaml``).
 
 A profile defines each architecture once (``architectures``) and the runs of each figure in its own
-section (``figure3``, ``figure4``, ``figure5``, ``study``, ``masterkey``), which names the architectures it
-uses. A misspelt key or a wrong type is a one-line :class:`~mkf_utils.errors.MKFError`, raised before anything
-trains (``mkf profile NAME`` checks a profile, and every notebook target runs that check first).
+section (``figure3``, ``figure4``, ``figure5``, ``study``, ``masterkey``, ``controls``, ``lowdata``,
+``pointwise``), which names the architectures it uses; a transfer table's section (``crossdataset``,
+``sourcesize``, ``crossarch``: :class:`Table`) names its datasets, sources and targets too. A misspelt key
+or a wrong type is a one-line :class:`~mkf_utils.errors.MKFError`, raised before anything trains (``mkf profile NAME`` checks a profile, and every notebook target runs that check first).
 
 >>> P = load_profile("smoke")
->>> list(P.architectures), list(P.figure5.architectures)
+>>> list(P.architectures)[:3], list(P.figure5.architectures)
 (['ResNet-18', 'ResNet-34', 'ConvNeXt-atto'], ['ResNet-18', 'ResNet-34'])
 >>> len(section_plan(P, "figure3"))  # 2 nets x (2 bases + 3 treatments x 2 directions)
 16
@@ -25,9 +26,11 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, load_config, run_id
+from .data import load_dataset
 from .errors import MKFError
 from .executor import available_cores
-from .experiments import BUDGET_KEYS, Planned, ab_plan, budget_plan, estimate_minutes, run_plan
+from .experiments import estimate_minutes, run_plan
+from .plans import BUDGET_KEYS, Planned, ab_plan, budget_plan, matrix_plan
 from .provenance import REPO
 from .train import resolve_device
 from .treatments import treatment_spec
@@ -38,7 +41,8 @@ if TYPE_CHECKING:
     from .runs import RunStore
 
 PROFILES = REPO / "configs" / "profiles"
-SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls", "lowdata")
+TABLES = ("crossdataset", "sourcesize", "crossarch")  # the transfer tables: sections of type Table
+SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls", "lowdata", "pointwise") + TABLES
 
 
 @dataclass
@@ -77,6 +81,20 @@ class Section:
 
 
 @dataclass
+class Table:
+    """The runs of a transfer table (:func:`~mkf_utils.plans.matrix_plan`): target nets trained on target datasets,
+    copying from nets trained on source datasets (and, given ``source_architectures``, from other nets)."""
+
+    architectures: list[str] = MISSING
+    datasets: dict[str, dict[str, Any]] = MISSING  # label -> data keys over the profile's data (name, split, per_class)
+    sources: list[str] = MISSING  # dataset labels the copied filters were trained on
+    targets: list[str] = MISSING  # dataset labels transferred into
+    treatments: dict[str, list[float]] = MISSING
+    source_architectures: Optional[list[str]] = None  # None: each net copies from its own architecture
+    seeds: Optional[list[int]] = None  # None: the profile's seeds
+
+
+@dataclass
 class Profile:
     description: str = MISSING
     data: dict[str, Any] = MISSING  # DataConfig keys (see mkf_utils/config.py)
@@ -97,6 +115,10 @@ class Profile:
     masterkey: Optional[Section] = None  # DS-CNN depthwise units frozen to the master key filters (generality notebook)
     controls: Optional[Section] = None  # controls for depthwise filters: banks of k filters, identity, ... (controls notebook)
     lowdata: Optional[Section] = None  # the controls notebook's targets with few images per class (budgets)
+    pointwise: Optional[Section] = None  # pointwise (1x1) units transferred (the pointwise table)
+    crossdataset: Optional[Table] = None  # depthwise filters from other datasets (the cross-dataset table)
+    sourcesize: Optional[Table] = None  # ... from sources of growing size (the source-size table)
+    crossarch: Optional[Table] = None  # ... from other architectures (the cross-architecture table)
 
 
 def profile_path(name: str | Path) -> Path:
@@ -127,16 +149,22 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
         s = P[sec]
         if s is None:
             continue
-        unknown = [a for a in s.architectures if a not in P.architectures]
-        if unknown:
-            raise MKFError(f"malformed profile {label}: {sec}.architectures names {unknown}, which are not defined",
-                           f"define them under architectures or use some of: {', '.join(P.architectures)}")
+        for key in ("architectures", "source_architectures"):
+            unknown = [a for a in (s.get(key) or []) if a not in P.architectures]
+            if unknown:
+                raise MKFError(f"malformed profile {label}: {sec}.{key} names {unknown}, which are not defined",
+                               f"define them under architectures or use some of: {', '.join(P.architectures)}")
+        if sec in TABLES:
+            unknown = [d for d in [*s.sources, *s.targets] if d not in s.datasets]
+            if unknown:
+                raise MKFError(f"malformed profile {label}: {sec} names datasets {unknown}, which are not defined",
+                               f"define them under {sec}.datasets or use some of: {', '.join(s.datasets)}")
         for t in s.treatments:
             try:
                 treatment_spec(t)
             except MKFError as e:
                 raise MKFError(f"malformed profile {label}: {sec}.treatments has {e.problem}", e.fix) from None
-        if s.target is not None and s.target not in P.halves:
+        if s.get("target") is not None and s.target not in P.halves:
             raise MKFError(f"malformed profile {label}: {sec}.target '{s.target}' is not a half",
                            f"use one of: {', '.join(P.halves)}")
     return P
@@ -148,10 +176,11 @@ def common(P: DictConfig) -> dict:
     return {"data": {**c["data"], "batch_size": c["batch_size"]}, "optim": c["optim"], "runtime": c["runtime"]}
 
 
-def architectures(P: DictConfig, section: str) -> dict[str, dict]:
-    """The architecture specs a section uses, in its order, as :func:`mkf_utils.experiments.ab_plan` wants them."""
+def architectures(P: DictConfig, section: str, key: str = "architectures") -> dict[str, dict]:
+    """The architecture specs a section uses (its ``key`` list), in its order, as :func:`mkf_utils.plans.ab_plan`
+    wants them."""
     archs = OmegaConf.to_container(P.architectures, resolve=True)
-    return {a: {k: v for k, v in archs[a].items() if k != "note"} for a in P[section].architectures}
+    return {a: {k: v for k, v in archs[a].items() if k != "note"} for a in P[section][key]}
 
 
 def section(P: DictConfig, name: str) -> DictConfig:
@@ -163,10 +192,15 @@ def section(P: DictConfig, name: str) -> DictConfig:
 
 
 def section_plan(P: DictConfig, name: str) -> list[Planned]:
-    """Every run of section ``name`` (bases first): :func:`ab_plan`, or :func:`budget_plan` for the study."""
+    """Every run of section ``name`` (bases first): :func:`ab_plan`, :func:`budget_plan` for a section with
+    budgets, :func:`matrix_plan` for a table."""
     s = section(P, name)
     treatments = OmegaConf.to_container(s.treatments)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
+    if name in TABLES:
+        sources = architectures(P, name, "source_architectures") if s.source_architectures else None
+        return matrix_plan(architectures(P, name), OmegaConf.to_container(s.datasets), list(s.sources),
+                           list(s.targets), treatments, seeds, common(P), sources)
     targets = [s.target] if s.target else None
     halves = dict(P.halves)
     if s.budgets:
@@ -227,16 +261,38 @@ def check_training(P: DictConfig, plan: list[Planned], store: RunStore, section:
                        f"profile's train_limit_minutes={P.train_limit_minutes:g}", fix)
 
 
-def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool = False) -> tuple[pd.DataFrame, int, int]:
+def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool = False,
+                 skip: list[str] | tuple = ()) -> tuple[pd.DataFrame, int, int]:
     """What a figure notebook plots: section ``name``'s runs, trained where missing (``recorded_only``: only the
     :func:`recorded` ones, nothing trained), as :func:`~mkf_utils.experiments.run_plan`'s table; with the
     number of runs shown and planned (for :func:`subtitle`). What would train is checked first
-    (:func:`check_training`)."""
-    plan = section_plan(P, name)
+    (:func:`check_training`). A table's runs on the datasets ``skip`` (labels; e.g. those this machine lacks,
+    :func:`table_datasets`) are left out of the plan."""
+    plan = [p for p in section_plan(P, name) if not {p.labels["target"], p.labels.get("source")} & set(skip)]
     shown = recorded(plan, store) if recorded_only else plan
     print(f"{len(shown)} of {len(plan)} planned runs")
     check_training(P, shown, store, name, f"section {name}")
     return run_plan(shown, store, execute=P.execute, workers=P.run_workers), len(shown), len(plan)
+
+
+def table_datasets(P: DictConfig, name: str) -> pd.DataFrame:
+    """The datasets of table section ``name``, one row per label: whether it is a source and a target, dataset name,
+    split, training images per class asked for, training images and classes found here, and ``missing`` (what is
+    wrong and how to get it, where this machine cannot load it; '' where it can)."""
+    import pandas as pd
+
+    rows, s = [], section(P, name)
+    for label, keys in s.datasets.items():
+        d = load_config(overrides=OmegaConf.to_container(OmegaConf.merge(common(P), {"data": keys}))).data
+        row = {"dataset": label, "source": label in s.sources, "target": label in s.targets, "name": d.name,
+               "split": d.split, "per_class": d.per_class, "missing": ""}
+        try:
+            data = load_dataset(d.name, True, d.split, d.root, False, d.per_class)
+            row.update(images=len(data), classes=len(data.classes))
+        except MKFError as e:
+            row.update(images=None, classes=None, missing=f"{e.problem}: {e.fix}")
+        rows.append(row)
+    return pd.DataFrame(rows).astype({"images": "Int64", "classes": "Int64", "per_class": "Int64"})
 
 
 def base_runs(P: DictConfig, store: RunStore, seeds: list[int] | None = None, name: str = "figure3") -> pd.DataFrame:
@@ -277,19 +333,28 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     train = "all" if d.per_class is None else str(d.per_class)
     test = "all" if d.test_per_class is None else str(d.test_per_class)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
-    sources_here = bool(s.budgets) and all(b.sources == "common" for b in s.budgets)  # targets at budgets, sources here
-    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not s.budgets or sources_here else "budgets below"
+    budgets = s.get("budgets") or []  # a table has none
+    sources_here = bool(budgets) and all(b.sources == "common" for b in budgets)  # targets at budgets, sources here
+    budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not budgets or sources_here else "budgets below"
     more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
-            for b in s.budgets if b.seeds is not None]
+            for b in budgets if b.seeds is not None]
     if sources_here:
-        more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in s.budgets)
+        more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in budgets)
                     + " images per class x epochs, the nets copied from on the data above")
     return [f"Profile: {P.description}.",
             f"Data: {d.name}, {train} train / {test} test images per class; {budget}, batch {d.batch_size}; "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(map(str, seeds))})"
             + (f"; {'; '.join(more)}." if more else "."),
             "Nets: " + "; ".join(_arch_label(a, P.architectures[a]) for a in s.architectures) + "."
-            ] + ([note] if note else [])
+            ] + (_table_lines(s) if name in TABLES else []) + ([note] if note else [])
+
+
+def _table_lines(s: DictConfig) -> list[str]:
+    """A table's datasets (what each label changes in the data above) and source nets, for its subtitle."""
+    data = "; ".join(f"{k} = " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in s.datasets.items())
+    nets = ", ".join(s.source_architectures) if s.source_architectures else "each net's own architecture"
+    return [f"Datasets: {data}.", f"Filters copied from: {nets}, trained on {', '.join(s.sources)}; "
+            f"into {', '.join(s.targets)}."]
 
 
 def check(name: str | Path) -> dict[str, int]:

@@ -18,7 +18,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import controls, generality, retention, study
+from . import controls, generality, retention, study, tables
 from .plots import summarize, yosinski_reference
 from .stats import reading
 
@@ -31,6 +31,10 @@ TITLES = {
     "generality": "Filter generality, measured",
     "study": "Study: base accuracy and transfer against the training budget",
     "controls": "Controls for depthwise filters: general, or irrelevant?",
+    "crossdataset": "Transfer table: depthwise filters from other datasets",
+    "sourcesize": "Transfer table: does a larger source give more general depthwise filters?",
+    "crossarch": "Transfer table: depthwise filters across architectures",
+    "pointwise": "Transfer table: pointwise (1x1) filters",
 }
 
 
@@ -70,6 +74,12 @@ def _csv(folder: Path, name: str) -> pd.DataFrame | None:
         return None
 
 
+def _size_order(folder: Path, name: str) -> list[str]:
+    """The source-size table's sources, smallest first (from its ``_datasets.csv``)."""
+    sizes = _csv(folder, f"{name}_datasets")
+    return [] if sizes is None else list(sizes[sizes.source].sort_values("images").dataset)
+
+
 def _figure_lines(folder: Path, name: str) -> list[str]:
     """The reading of figure ``name`` from the tables in ``folder`` (none for the galleries and the set-up)."""
     table, paired = _csv(folder, name), _csv(folder, f"{name}_paired")
@@ -83,6 +93,10 @@ def _figure_lines(folder: Path, name: str) -> list[str]:
                                                  _csv(folder, f"{name}_masterkey_paired")),
         "controls": lambda: controls.reading(paired) + (controls.lowdata_reading(low) if (
             low := _csv(folder, f"{name}_lowdata_paired")) is not None else []),
+        "crossdataset": lambda: tables.reading(paired),
+        "sourcesize": lambda: tables.size_reading(paired, "AnB", _size_order(folder, name)) + tables.reading(paired),
+        "crossarch": lambda: tables.reading(paired),
+        "pointwise": lambda: tables.pointwise_reading(paired),
     }
     return readers[name]() if name in readers and table is not None else []
 

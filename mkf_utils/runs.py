@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 from timm.utils import random_seed
 
 from .config import identity, load_config, run_id
+from .crossarch import map_depthwise
 from .errors import MKFError
 from .models import create_model
 from .provenance import REPO
@@ -121,8 +122,23 @@ class RunStore:
         return net.eval()
 
     def source_of(self, cfg: DictConfig) -> dict[str, torch.Tensor] | None:
-        """The source weights ``cfg`` transfers from, or None when it copies nothing."""
-        return self.load_source(cfg.transfer.source) if uses_source(cfg.transfer) else None
+        """The source weights ``cfg`` transfers from, or None when it copies nothing. A source run of another
+        architecture has its depthwise filters mapped onto ``cfg``'s net (:func:`mkf_utils.crossarch.map_depthwise`:
+        units by relative depth, channels by ``cfg.transfer.channels``, sampled with ``cfg.seed``)."""
+        t = cfg.transfer
+        if not uses_source(t):
+            return None
+        state = self.load_source(t.source)
+        if not self.path(t.source).is_dir():
+            return state  # a state_dict file: used as it is
+        src = load_config(RunFolder(self.path(t.source)).config_file).model
+        if (src.name, src.stem_stride, dict(src.kwargs)) == (cfg.model.name, cfg.model.stem_stride, dict(cfg.model.kwargs)):
+            return state
+        if t.units != "depthwise":
+            raise MKFError(f"source run {t.source} is a {src.name}, this run a {cfg.model.name}: only depthwise units "
+                           "map between architectures", "copy from a run of the same model, or set transfer.units=depthwise")
+        net = lambda m: create_model(m.name, 10, m.stem_stride, **m.kwargs)  # noqa: E731  (the head is not mapped)
+        return map_depthwise(state, net(src), net(cfg.model), t.channels, cfg.seed)
 
     def run(self, cfg: DictConfig, step_hook: StepHook | None = None) -> dict:
         """The result of ``cfg``: read if finished, else trained (resuming any checkpoint). Adds ``run_id``."""

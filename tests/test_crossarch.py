@@ -60,3 +60,22 @@ def test_kernels_of_another_size_are_refused():
     other = create_model("convnext_atto", 4, stem_stride=2, kernel_sizes=5)
     with pytest.raises(MKFError, match="depthwise kernels differ"):
         map_depthwise(atto.state_dict(), atto, other)
+
+
+def test_a_run_copying_from_another_architecture_freezes_the_mapped_filters(store):
+    """Through the run store: a convnext_atto run whose source is a convnext_nano run (14 depthwise units, wider)
+    trains with exactly the mapped filters frozen, bit for bit; for other unit kinds the mismatch is an error."""
+    from tests.conftest import tiny_config
+
+    src = store.run(tiny_config("data.split=random-a:0", "optim.epochs=1", "model.name=convnext_nano"))
+    cfg = tiny_config("data.split=random-b:0", "optim.epochs=1", f"transfer.source={src['run_id']}", "transfer.n=12",
+                      "transfer.channels=sample")
+    res = store.run(cfg)
+    nano, atto = create_model("convnext_nano", 10, 2), create_model("convnext_atto", 10, 2)
+    expected = map_depthwise(torch.load(store.path(src["run_id"]) / "model.pt"), nano, atto, "sample", cfg.seed)
+    got = torch.load(store.path(res["run_id"]) / "model.pt")
+    assert len(res["frozen_units"]) == 12
+    assert all(torch.equal(got[k], v) for k, v in expected.items())
+    with pytest.raises(MKFError, match="only depthwise units map between architectures"):
+        store.run(tiny_config("data.split=random-b:0", "optim.epochs=1", f"transfer.source={src['run_id']}",
+                              "transfer.n=2", "transfer.units=pointwise"))

@@ -9,7 +9,8 @@ from conftest import TINY
 from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
 from mkf_utils.executor import run_parallel
-from mkf_utils.experiments import ab_plan, run_plan
+from mkf_utils.experiments import run_plan
+from mkf_utils.plans import ab_plan
 from mkf_utils.runfolder import RunFolder
 from mkf_utils.runs import RunStore
 

@@ -6,7 +6,8 @@ import pytest
 
 from mkf_utils.config import run_id
 from mkf_utils.errors import MKFError
-from mkf_utils.experiments import ab_plan, budget_plan, depth_to_n, estimate_minutes, relative_accuracy
+from mkf_utils.experiments import estimate_minutes, relative_accuracy
+from mkf_utils.plans import ab_plan, budget_plan, depth_to_n, matrix_plan
 from mkf_utils.plots import summarize, yosinski_reference
 
 pytestmark = pytest.mark.unit
@@ -125,3 +126,39 @@ def test_low_data_targets_copy_from_sources_trained_on_the_whole_half():
     with pytest.raises(MKFError, match="sources='half'"):
         budget_plan({"R": {"model": {"name": "resnet18"}, "units": "conv"}}, {"A": "random-a:0", "B": "random-b:0"},
                     [{"per_class": 8, "epochs": 2, "sources": "half"}], {"AnB": [1.0]}, [0])
+
+
+DATASETS = {"man-made": {"split": "cifar10-manmade"}, "natural": {"split": "cifar10-natural"},
+            "cifar10": {"split": "all"}}
+
+
+def test_a_transfer_table_copies_from_each_source_and_shares_figure3s_runs():
+    """The cross-dataset matrix: one copy per source, the selffer from the target's own base, controls once per
+    target; a source shared by two target nets is planned once; man-made → natural is Figure 3's AnB run."""
+    atto = {"ConvNeXt-atto": ARCHS["ConvNeXt-atto"]}
+    plan = matrix_plan(atto, DATASETS, ["man-made", "cifar10"], ["natural"],
+                       {"AnB": [1.0], "BnB": [1.0], "random-frozen": [1.0], "identity": [1.0]}, [0, 1])
+    ids = {(p.labels["treatment"], p.labels["target"], p.labels["seed"]): run_id(p.config)
+           for p in plan if p.labels["n"] == 0}
+    assert sorted(set(t for t, *_ in ids)) == ["base", "source"] and len(ids) == 6
+    for p in plan:
+        lab, t = p.labels, p.config.transfer
+        if lab["treatment"] == "AnB":
+            assert t.source == ids["base" if lab["source"] == "natural" else "source", lab["source"], lab["seed"]]
+            assert p.config.data.split == "cifar10-natural" and t.n == 12
+        if lab["treatment"] == "BnB":
+            assert t.source == ids["base", "natural", lab["seed"]] and lab["direction"] == "natural→natural"
+    assert sum(p.labels["treatment"] == "AnB" for p in plan) == 4
+    figure3 = {run_id(p.config) for p in ab_plan(atto, HALVES, {"AnB": [1.0]}, [0, 1], targets=["natural"])}
+    assert figure3 <= {run_id(p.config) for p in plan}
+    nets = {**atto, "ConvNeXt-nano": {"model": {"name": "convnext_nano", "stem_stride": 2}, "units": "depthwise"}}
+    two = matrix_plan(nets, DATASETS, ["man-made"], ["natural"], {"AnB": [1.0]}, [0], source_architectures=atto)
+    sources = [p for p in two if p.labels["treatment"] == "source"]
+    assert len(sources) == 1 and sources[0].labels["architecture"] == "ConvNeXt-atto"
+    nano = [p for p in two if p.labels["architecture"] == "ConvNeXt-nano" and p.labels["treatment"] == "AnB"]
+    assert nano[0].config.transfer.source == run_id(sources[0].config) and nano[0].labels["n"] == 14
+    with pytest.raises(MKFError, match=r"datasets \['plants'\]"):
+        matrix_plan(atto, DATASETS, ["plants"], ["natural"], {"AnB": [1.0]}, [0])
+    with pytest.raises(MKFError, match="only depthwise filters map"):
+        matrix_plan({"ResNet-18": ARCHS["ResNet-18"]}, DATASETS, ["man-made"], ["natural"], {"AnB": [1.0]}, [0],
+                    source_architectures=atto)

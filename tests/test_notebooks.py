@@ -247,3 +247,22 @@ def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
     assert anb == ["copied from A, frozen"] * 4 + ["trained on B"] * (len(units) - 4 + 1)
     assert set(df[df.net == "base A"].state) == {"trained on A"}
     assert (out / "figure2.png").exists()
+
+
+def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_path_factory, store_dir):
+    """The cross-dataset notebook on synthetic data: a source this machine lacks (an ImageFolder at a path that
+    does not exist) is named with its fix and left out; the rest runs, each source its own column, paired with the
+    target's controls."""
+    crossdataset = {"datasets": {"A": {"split": "random-a:0"}, "B": {"split": "random-b:0"},
+                                 "photos": {"name": "imagefolder", "root": "/nonexistent/photos"}},
+                    "sources": ["A", "photos"], "targets": ["B"]}
+    out = execute("crossdataset_table.ipynb", tmp_path_factory.mktemp("crossdataset"), store_dir,
+                  crossdataset=crossdataset)
+    printed = "".join(o.get("text", "") for c in nbformat.read(out / "executed.ipynb", 4).cells
+                      if c.cell_type == "code" for o in c.outputs)
+    assert "left out: photos (data root /nonexistent/photos does not exist" in printed
+    matrix = pd.read_csv(out / "crossdataset_matrix.csv", index_col=0)
+    assert list(matrix.index) == ["base", "AnB from A", "random-frozen", "identity"] and list(matrix.columns) == ["B"]
+    paired = pd.read_csv(out / "crossdataset_paired.csv")
+    assert {"identity − base", "AnB from A − random-frozen", "AnB from A − base"} <= set(paired.comparison)
+    assert all((out / f"crossdataset.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))

@@ -318,7 +318,8 @@ def test_result_records_its_provenance(store):
 
 
 def _plan_in_process(root, splits, queue):
-    from mkf_utils.experiments import ab_plan, run_plan
+    from mkf_utils.experiments import run_plan
+    from mkf_utils.plans import ab_plan
 
     archs = {"ConvNeXt-atto": {"model": {"name": "convnext_atto", "stem_stride": 2}, "units": "depthwise"}}
     common = {"data": {"name": "synthetic", "per_class": 32, "batch_size": 32}, "optim": {"epochs": 1}}

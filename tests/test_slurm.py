@@ -7,7 +7,7 @@ import pytest
 
 from mkf_utils.config import run_id
 from mkf_utils.errors import MKFError
-from mkf_utils.experiments import ab_plan
+from mkf_utils.plans import ab_plan
 from mkf_utils.runs import RunStore
 from mkf_utils.slurm import make_executor, submit_plan
 

@@ -1,0 +1,82 @@
+"""The transfer tables: profile sections, missing datasets, and the readings (mkf_utils.tables) on constructed
+tables."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import mkf_utils.data
+from mkf_utils import tables
+from mkf_utils.errors import MKFError
+from mkf_utils.experiments import relative_accuracy
+from mkf_utils.profiles import load_profile, section_plan, section_runs, table_datasets
+from mkf_utils.runs import RunStore
+from mkf_utils.stats import paired_differences
+
+pytestmark = pytest.mark.unit
+
+
+def _table(gains: dict[tuple[str, str | None], list[float]], source_architecture: str = "C") -> pd.DataFrame:
+    """Three seeds into the natural half: a base at 0.50, 0.52, 0.54 and each (treatment, source) at base + gain."""
+    rows = [{"architecture": "C", "treatment": "base", "source": None, "source_architecture": None,
+             "direction": "natural", "target": "natural", "n": 0, "n_units": 12, "seed": s, "top1": 0.50 + 0.02 * s}
+            for s in range(3)]
+    rows += [{"architecture": "C", "treatment": t, "source": src, "source_architecture": source_architecture if src
+              else None, "direction": f"{src}→natural" if src else "natural", "target": "natural", "n": 12,
+              "n_units": 12, "seed": s, "top1": 0.50 + 0.02 * s + g[s]} for (t, src), g in gains.items()
+             for s in range(3)]
+    return relative_accuracy(pd.DataFrame(rows))
+
+
+def _paired(table: pd.DataFrame) -> pd.DataFrame:
+    cols = tables.columns(table)
+    return paired_differences(cols, tables.comparisons(cols.treatment))
+
+
+def test_each_source_is_a_column_paired_with_the_targets_controls():
+    t = _table({("AnB", "man-made"): [0.0, 0.01, 0.0], ("AnB", "fashion"): [-0.03, -0.04, -0.02],
+                ("random-frozen", None): [0.0, 0.0, 0.01], ("identity", None): [-0.06, -0.05, -0.07]})
+    paired = _paired(t)
+    got = dict(zip(paired.comparison, paired["mean"].round(4)))
+    assert got["AnB from fashion − random-frozen"] == -0.0333 and got["identity − base"] == -0.06
+    assert set(paired.pairs) == {3} and set(paired.direction) == {"natural"}
+    lines = tables.reading(paired)
+    assert "the filters are needed here" in lines[0]
+    assert any(line.startswith("  - AnB from fashion does worse than random-frozen") for line in lines)
+    assert any("AnB from man-made against random-frozen filters" in line and "cannot be told apart" in line
+               for line in lines)
+    assert list(tables.matrix(tables.summary(tables.columns(t))).index) == [
+        "base", "AnB from man-made", "AnB from fashion", "random-frozen", "identity"]
+
+
+def test_without_an_identity_floor_below_the_base_no_generality_is_read():
+    t = _table({("AnB", "man-made"): [0.03, 0.04, 0.05], ("random-frozen", None): [0.0, 0.0, 0.0],
+                ("identity", None): [0.0, 0.01, -0.01]})
+    lines = tables.reading(_paired(t))
+    assert "no reading about generality is made here" in lines[0]
+    assert not any("carry what the target needs" in line for line in lines)
+
+
+def test_other_architectures_name_their_net_and_sizes_are_compared_with_the_smallest():
+    t = _table({("AnB", "man-made"): [0.0, 0.0, 0.0]}, source_architecture="N")
+    assert list(tables.columns(t).treatment) == ["base"] * 3 + ["AnB from N on man-made"] * 3
+    t = _table({("AnB", "A 10"): [0.00, 0.01, 0.00], ("AnB", "A"): [0.03, 0.04, 0.05]})
+    cols = tables.columns(t)
+    paired = paired_differences(cols, tables.size_comparisons("AnB", ["A 10", "A"]))
+    lines = tables.size_reading(paired, "AnB", ["A 10", "A"])
+    assert "AnB from A − AnB from A 10: +0.037" in lines[1] and lines[-1].endswith("a larger source gives better filters.")
+
+
+def test_table_sections_are_checked_and_missing_datasets_left_out(monkeypatch, tmp_path, capsys):
+    with pytest.raises(MKFError, match=r"crossdataset names datasets \['plants'\]"):
+        load_profile("smoke", {"crossdataset": {"sources": ["plants"]}})
+    with pytest.raises(MKFError, match=r"crossarch.source_architectures names \['ConvNeXt-huge'\]"):
+        load_profile("smoke", {"crossarch": {"source_architectures": ["ConvNeXt-huge"]}})
+    monkeypatch.setattr(mkf_utils.data, "FASHION_ROOTS", ())
+    P = load_profile("smoke")
+    found = table_datasets(P, "crossdataset").set_index("dataset")
+    assert "apt-get install dataset-fashion-mnist" in found.missing["fashion"]
+    assert found.missing["natural"] == "" and found.images["natural"] == 6 * P.data.per_class
+    assert len(section_plan(P, "crossdataset")) == 17
+    runs, shown, planned = section_runs(P, "crossdataset", RunStore(tmp_path), recorded_only=True, skip=["fashion"])
+    assert (shown, planned) == (0, 9)  # into natural: base, 3 sources, 3 copies, 2 controls; fashion's 8 runs left out
