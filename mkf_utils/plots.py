@@ -273,14 +273,15 @@ def bank_panel(summary: pd.DataFrame, title: str) -> alt.LayerChart:
     return alt.layer(line, bars, ref).properties(title=title, width=300, height=240)
 
 
-def interval_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
+def interval_panel(paired: pd.DataFrame, title: str, color: str = "direction") -> alt.LayerChart:
     """Paired differences of top-1 with their 95% intervals, one row per comparison (in the table's order),
-    colour = direction; the zero line is where the two treatments agree."""
+    colour = ``color`` (a column: the direction, or the net); the zero line is where the two treatments agree."""
     order = list(dict.fromkeys(paired.comparison))
-    y = alt.Y("comparison:N", sort=order, title=None)
+    y = alt.Y("comparison:N", sort=order, title=None, axis=alt.Axis(labelLimit=400))
     x = alt.X("mean:Q", title="paired difference of top-1 (95% interval)")
-    color = alt.Color("direction:N", title="direction")
-    tooltip = ["comparison", "direction", alt.Tooltip("mean:Q", format="+.3f"), alt.Tooltip("low:Q", format="+.3f"),
+    color = alt.Color(f"{color}:N", title=color)
+    tooltip = ["comparison", "architecture", "direction", alt.Tooltip("mean:Q", format="+.3f"),
+               alt.Tooltip("low:Q", format="+.3f"),
                alt.Tooltip("high:Q", format="+.3f"), "pairs"]
     base = alt.Chart()
     return alt.layer(base.mark_rule(color="gray", strokeDash=[2, 2]).encode(x=alt.datum(0)),
@@ -412,9 +413,10 @@ def table_heatmap(summary: pd.DataFrame, title: str) -> alt.Chart:
     data = summary.assign(into=summary.architecture + " on " + summary.target if many else summary.target,
                           row=summary.treatment + summary.apply(
                               lambda r: f" (n={r.n})" if 0 < r.n < r.n_units else "", axis=1))
-    rows = list(dict.fromkeys(data.row))
-    y = alt.Y("row:N", sort=rows, title=None)
-    x = alt.X("into:N", title="target", sort=list(dict.fromkeys(data["into"])), axis=alt.Axis(labelAngle=0))
+    rows, into = list(dict.fromkeys(data.row)), list(dict.fromkeys(data["into"]))
+    y = alt.Y("row:N", sort=rows, title=None, axis=alt.Axis(labelLimit=400))
+    tilt = 0 if max(map(len, into)) <= 14 else -20
+    x = alt.X("into:N", title="target", sort=into, axis=alt.Axis(labelAngle=tilt, labelLimit=400))
     tooltip = ["architecture", "target", "treatment", "n", alt.Tooltip("top1:Q", format=".3f"),
                alt.Tooltip("top1_sd:Q", format=".3f"), alt.Tooltip("rel_ratio:Q", format=".3f"), "runs"]
     base = alt.Chart(data).encode(x=x, y=y)
@@ -423,6 +425,16 @@ def table_heatmap(summary: pd.DataFrame, title: str) -> alt.Chart:
     text = base.mark_text(fontSize=11).encode(text=alt.Text("top1:Q", format=".3f"))
     return (cells + text).properties(title=title, width=max(120, 90 * data["into"].nunique()),
                                      height=max(120, 22 * len(rows)))
+
+
+def table_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitle: list[str]) -> alt.HConcatChart:
+    """A transfer table's figure: the :func:`table_heatmap` beside the :func:`interval_panel` of its paired
+    differences (coloured by net when the table has several, else by target)."""
+    color = "architecture" if paired.architecture.nunique() > 1 else "direction"
+    return alt.hconcat(table_heatmap(summary, "a. mean top-1 (colour: top-1 / base)"),
+                       interval_panel(paired, "b. paired differences (same seed)", color)).properties(
+        title=alt.Title(title, subtitle=subtitle + ["Colour: top-1 / base top-1 of the same seed and target; text: "
+                                                    "mean top-1 over seeds."]))
 
 
 def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
