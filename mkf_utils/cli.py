@@ -82,7 +82,7 @@ def _runs(args: argparse.Namespace) -> None:
 
     store = RunStore.default(args.store)
     if args.orphans:
-        from .profiles import planned_ids
+        from .runindex import planned_ids
 
         planned = planned_ids()
         for rid, _ in store.configs():
@@ -109,7 +109,7 @@ def _records(args: argparse.Namespace) -> None:
 
 
 def _index(args: argparse.Namespace) -> None:
-    from .profiles import index
+    from .runindex import index
     from .runs import RunStore
 
     store = RunStore.default(args.store)

@@ -25,7 +25,7 @@ MK_COMPARISONS = [("master-key", "random-frozen"), ("master-key", "base"), ("mas
 
 def compare_bases(bases: pd.DataFrame, store: RunStore, halves: list[str], seeds: list[int], max_filters: int = 512,
                   sample_seed: int = 0) -> tuple[pd.DataFrame, dict[str, dict[str, nn.Module]]]:
-    """Per architecture of ``bases`` (:func:`mkf_utils.profiles.base_runs`), :func:`similarity_by_depth` of its
+    """Per architecture of ``bases`` (:func:`mkf_utils.figures.base_runs`), :func:`similarity_by_depth` of its
     filters for the pairs in :data:`PAIRS` (seed ``seeds[0]``'s bases on both halves, and on the first half with
     ``seeds[1]``); with the DS-CNNs' nets to measure further (trained on each half, and the first one's init)."""
     s0, s1 = seeds[:2]

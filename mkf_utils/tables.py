@@ -145,7 +145,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
 def by_source(paired: pd.DataFrame, datasets: pd.DataFrame) -> pd.DataFrame:
     """The paired differences of the copied columns (``AnB from S − random-frozen``, ...) with their ``source``
     S, what they are compared with (``against``) and the source's training ``images`` (from
-    :func:`mkf_utils.profiles.table_datasets`).
+    :func:`mkf_utils.figures.table_datasets`).
 
     >>> p = pd.DataFrame({"comparison": ["AnB from A − base", "random-frozen − base"], "mean": [0.1, 0.0]})
     >>> by_source(p, pd.DataFrame({"dataset": ["A"], "images": [400]}))[["source", "against", "images"]].values.tolist()

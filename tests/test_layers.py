@@ -17,7 +17,7 @@ LAYERS = [  # lowest first: a module may import its own layer and the ones below
     {"errors", "provenance", "splits", "data", "models", "units", "filters", "banks", "transfer", "treatments",
      "crossarch",
      "config", "runfolder", "train"},  # the engine: one run, no store
-    {"verify", "runs", "executor", "plans", "experiments", "profiles", "slurm"},  # the run store, plans and their execution
+    {"verify", "runs", "executor", "plans", "experiments", "profiles", "figures", "runindex", "slurm"},  # the run store, plans and their execution
     {"stats", "plots", "controls", "tables", "retention", "study", "generality", "results"},  # analysis: reads tables of records
     {"cli"},  # the interface
 ]

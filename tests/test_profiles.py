@@ -9,7 +9,8 @@ from omegaconf import OmegaConf
 
 from mkf_utils.errors import MKFError
 from mkf_utils.config import load_config, run_id
-from mkf_utils.profiles import PROFILES, check, load_profile, progress, recorded, section_plan, subtitle
+from mkf_utils.figures import progress, recorded, subtitle
+from mkf_utils.profiles import PROFILES, check, load_profile, section_plan
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.unit
@@ -144,7 +145,7 @@ def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
 def test_orphaned_records_are_listed(tmp_path, capsys):
     """`mkf runs --orphans` lists a finished run that no profile plans (a profile changed since), and only it."""
     from mkf_utils.cli import main
-    from mkf_utils.profiles import planned_ids
+    from mkf_utils.runindex import planned_ids
 
     planned = planned_ids()
     base = section_plan(load_profile("smoke"), "figure3")[0].config
@@ -162,7 +163,7 @@ def test_orphaned_records_are_listed(tmp_path, capsys):
 def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys):
     """With two of Figure 3's runs recorded (10 minutes each, on cuda), the rest would take hours on this CPU: the
     notebook's runs stop before training with a one-line error naming the fix; raised limits let them through."""
-    from mkf_utils.profiles import check_training
+    from mkf_utils.figures import check_training
 
     P = load_profile("smoke")
     plan = section_plan(P, "figure3")

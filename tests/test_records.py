@@ -53,7 +53,7 @@ def test_the_run_index_is_current(tmp_path):
     """runs/INDEX.csv is what `mkf index` writes for the committed records (`make records` rewrites it)."""
     import shutil
 
-    from mkf_utils.profiles import index
+    from mkf_utils.runindex import index
     from mkf_utils.runs import RunStore
 
     for name in tracked_records():

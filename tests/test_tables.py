@@ -9,7 +9,8 @@ import mkf_utils.data
 from mkf_utils import tables
 from mkf_utils.errors import MKFError
 from mkf_utils.experiments import relative_accuracy
-from mkf_utils.profiles import load_profile, section_plan, section_runs, table_datasets
+from mkf_utils.figures import section_runs, table_datasets
+from mkf_utils.profiles import load_profile, section_plan
 from mkf_utils.runs import RunStore
 from mkf_utils.stats import paired_differences
 

@@ -1,0 +1,48 @@
+"""The run index (``runs/INDEX.csv``): which profile section plans each recorded run, and the orphans no profile
+plans any more."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .config import run_id
+from .profiles import PROFILES, SECTIONS, load_profile, section_plan
+from .runs import RunStore
+
+
+INDEX_COLUMNS = ["run_id", "profile", "section", "architecture", "treatment", "direction", "n", "n_units", "seed",
+                 "per_class", "epochs", "recipe", "top1"]
+
+
+def index(store: RunStore) -> pd.DataFrame:
+    """One row per recorded run of ``store`` and per profile section that plans it (a run shared by two sections
+    has two rows): what it is (:data:`INDEX_COLUMNS`) and its top-1. A recorded run that no profile plans any more
+    (an orphan) has one row with only its id and top-1. This is ``runs/INDEX.csv``, written by `make records`."""
+    rows, seen = [], set()
+    for path in sorted(PROFILES.glob("*.yaml")):
+        P = load_profile(path.stem)
+        for sec in SECTIONS:
+            for p in (section_plan(P, sec) if P[sec] is not None else []):
+                rid = run_id(p.config)
+                result = store.result(rid)
+                if result is not None:
+                    seen.add(rid)
+                    rows.append({**p.labels, "run_id": rid, "profile": path.stem, "section": sec,
+                                 "top1": result["top1"]})
+    for rid, _ in store.configs():
+        if rid not in seen:
+            rows.append({"run_id": rid, "top1": store.result(rid)["top1"]})
+    table = pd.DataFrame(rows, columns=INDEX_COLUMNS)
+    return table.astype({c: "Int64" for c in ("n", "n_units", "seed", "per_class", "epochs")})
+
+
+def planned_ids() -> dict[str, list[str]]:
+    """Every run id that some section of some profile in ``configs/profiles/`` plans, with ``profile:section``
+    labels: a record in ``runs/`` whose id is not here is orphaned (its profile changed since it was trained)."""
+    planned: dict[str, list[str]] = {}
+    for path in sorted(PROFILES.glob("*.yaml")):
+        P = load_profile(path.stem)
+        for sec in SECTIONS:
+            if P[sec] is not None:
+                for p in section_plan(P, sec):
+                    planned.setdefault(run_id(p.config), []).append(f"{path.stem}:{sec}")
+    return planned
