@@ -5,8 +5,8 @@ model still loads with ``timm.create_model(name, num_classes=K).load_state_dict(
 
 - ResNet: the 7x7 stem conv gets stride ``stem_stride`` and the max-pool is removed
   (stock total stride 4 becomes ``stem_stride``).
-- ConvNeXt (and other timm nets with a ``stem.0`` patchify conv): the patchify conv gets stride
-  ``stem_stride`` with ``same`` padding (stride 1) or ``(k - s) // 2`` padding.
+- ConvNeXt (and other timm nets with a ``stem.0`` patchify conv), MobileNet and EfficientNet (``conv_stem``): the
+  stem conv gets stride ``stem_stride`` with ``same`` padding (stride 1) or ``(k - s) // 2`` padding.
 
 At 32 px with ``stem_stride=1`` the last stage of ResNet-18 and ConvNeXt sees 4x4 maps; stock stems
 leave 1x1 (see ``benchmarks/throughput.py`` for the speed of each choice).
@@ -14,6 +14,8 @@ leave 1x1 (see ``benchmarks/throughput.py`` for the speed of each choice).
 >>> m = create_model("convnext_atto", num_classes=4, stem_stride=1)
 >>> m(torch.zeros(2, 3, 32, 32)).shape
 torch.Size([2, 4])
+>>> create_model("mobilenetv2_050", num_classes=4, stem_stride=1).conv_stem.stride
+(1, 1)
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ def _set_stem_stride(model: nn.Module, name: str, stride: int) -> None:
         return
     stem = getattr(model, "stem", None)
     conv = stem[0] if isinstance(stem, nn.Sequential) and isinstance(stem[0], nn.Conv2d) else None
+    if conv is None and isinstance(getattr(model, "conv_stem", None), nn.Conv2d):  # MobileNet / EfficientNet
+        conv = model.conv_stem
     if conv is None:
         raise MKFError(f"model.stem_stride is not supported for '{name}'",
                        "leave model.stem_stride unset (null) and use larger inputs")

@@ -50,6 +50,30 @@ def count_units(model_name: str, kind: str, stem_stride: int | None = None) -> i
     return len(transfer_units(create_model(model_name, 10, stem_stride), kind))
 
 
+@functools.lru_cache(maxsize=32)
+def depthwise_kernels(model_name: str, stem_stride: int | None = None) -> frozenset[tuple[int, ...]]:
+    """The kernel sizes of model ``model_name``'s depthwise units (empty for a net without any).
+
+    >>> sorted(depthwise_kernels("convnext_atto")), sorted(depthwise_kernels("mobilenetv2_050"))
+    ([(7, 7)], [(3, 3)])
+    """
+    model = create_model(model_name, 10, stem_stride)
+    modules = dict(model.named_modules())
+    return frozenset(tuple(modules[u].kernel_size) for u in transfer_units(model, "depthwise"))
+
+
+def applies(fields: dict, kind: str, model: dict) -> bool:
+    """Whether a treatment (its ``cfg.transfer`` fields, :func:`~mkf_utils.treatments.treatment_spec`) is planned for
+    a net with ``kind`` units and ``model`` config: a control of depthwise filters only where the units are
+    depthwise, and the master key bank (7x7 filters) only where every depthwise kernel is 7x7."""
+    if fields["mode"] not in DEPTHWISE_MODES:
+        return True
+    if kind != "depthwise":
+        return False
+    master_key = fields["mode"] == "bank-freeze" and fields.get("bank", "master-key") == "master-key"
+    return not master_key or depthwise_kernels(model.get("name", "resnet18"), model.get("stem_stride")) == {(7, 7)}
+
+
 def depth_to_n(fraction: float, total: int) -> int:
     """The unit count for a relative depth: ``round(fraction * total)``, at least 1.
 
@@ -118,8 +142,8 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
             other = names[1 - names.index(target)]
             for treatment, fractions in treatments.items():
                 fields, src = treatment_spec(treatment)
-                if fields["mode"] in DEPTHWISE_MODES and kind != "depthwise":
-                    continue  # a control of depthwise filters: planned for the nets whose units are depthwise
+                if not applies(fields, kind, model):
+                    continue
                 for frac in fractions:
                     n = depth_to_n(frac, total)
                     for seed in seeds:
@@ -261,7 +285,7 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
         for t in targets:
             for treatment, fractions in treatments.items():
                 fields, side = treatment_spec(treatment)
-                if fields["mode"] in DEPTHWISE_MODES and kind != "depthwise":
+                if not applies(fields, kind, _merge((common or {}).get("model", {}), spec.get("model", {}))):
                     continue
                 froms = {"other": [(x, s) for x in from_archs for s in sources], "self": [(arch, t)],
                          None: [(None, None)]}[side]

@@ -162,3 +162,15 @@ def test_a_transfer_table_copies_from_each_source_and_shares_figure3s_runs():
     with pytest.raises(MKFError, match="only depthwise filters map"):
         matrix_plan({"ResNet-18": ARCHS["ResNet-18"]}, DATASETS, ["man-made"], ["natural"], {"AnB": [1.0]}, [0],
                     source_architectures=atto)
+
+
+def test_master_key_filters_are_planned_only_for_7x7_depthwise_kernels():
+    """MobileNetV2's depthwise convs are 3x3: its controls are planned, but not the master key bank (7x7 filters)."""
+    nets = {"ConvNeXt-atto": ARCHS["ConvNeXt-atto"],
+            "MobileNetV2": {"model": {"name": "mobilenetv2_050", "stem_stride": 2}, "units": "depthwise"},
+            "ResNet-18": ARCHS["ResNet-18"]}
+    plan = ab_plan(nets, HALVES, {"master-key k=2": [1.0], "random k=2": [1.0], "random-frozen": [1.0]}, [0],
+                   targets=["natural"])
+    got = {(p.labels["architecture"], p.labels["treatment"]) for p in plan if p.labels["n"]}
+    assert got == {("ConvNeXt-atto", "master-key k=2"), ("ConvNeXt-atto", "random k=2"), ("ConvNeXt-atto", "random-frozen"),
+                   ("MobileNetV2", "random k=2"), ("MobileNetV2", "random-frozen"), ("ResNet-18", "random-frozen")}
