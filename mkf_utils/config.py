@@ -54,7 +54,7 @@ class DataConfig:
     test_per_class: Optional[int] = None  # first N held-out images of each class (None: all)
     image_size: int = 224  # crop size for imagefolder data; in-memory data keeps its own size
     augment: bool = True
-    batch_size: int = 128
+    batch_size: int = 128  # the global batch: under torchrun each of the W ranks takes batch_size / W
     download: bool = False
 
 

@@ -156,7 +156,10 @@ def setup(cfg: DictConfig, source: dict[str, torch.Tensor] | None = None) -> Ses
     num_classes = len(train_data.classes)
     common = dict(image_size=d.image_size, workers=rt.workers, device=device, channels_last=rt.channels_last,
                   rank=rank, world_size=world)
-    train_loader = make_loader(train_data, d.batch_size, True, seed=cfg.seed, augment=d.augment, **common)
+    if d.batch_size % world:
+        raise MKFError(f"data.batch_size={d.batch_size} (the global batch) does not split evenly over {world} ranks",
+                       f"launch a number of processes that divides it, or set data.batch_size to a multiple of {world}")
+    train_loader = make_loader(train_data, d.batch_size // world, True, seed=cfg.seed, augment=d.augment, **common)
     test_loader = make_loader(test_data, rt.eval_batch_size, False, **common)
     if len(train_loader) == 0:
         raise MKFError(f"{len(train_data)} training images make no full batch of {d.batch_size}",

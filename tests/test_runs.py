@@ -174,25 +174,31 @@ def test_collect_skips_runs_it_cannot_read(tmp_path):
 
 @pytest.mark.integration
 def test_torchrun_two_ranks_equal_one_process(tmp_path):
-    """Two CPU ranks with batch B each against one process with batch 2B, no augmentation: each step sees the
-    same images (rank r takes every other image of the shuffled order), DDP averages the gradients, and
-    ConvNeXt has no batch norm; only the order of float sums differs. Every test image is counted once."""
+    """One config (one run id) trained by two CPU ranks and by one process: data.batch_size is the global batch, so
+    each rank takes half of it; with no augmentation each step sees the same images (rank r takes every other
+    image of the shuffled order), DDP averages the gradients, and ConvNeXt has no batch norm; only the order of
+    float sums differs. Every test image is counted once."""
     common = [*TINY_CLI, "optim.epochs=1", "data.augment=false", "data.per_class=64", "data.test_per_class=13"]
     cwd = Path(__file__).parents[1]
 
-    def train(launcher, batch):
-        out = subprocess.run([sys.executable, *launcher, "-m", "mkf_utils.cli", "train", "configs/quick.yaml",
-                              "--store", str(tmp_path / str(batch)), "--set", *common, f"data.batch_size={batch}"],
-                             capture_output=True, text=True, cwd=cwd)
+    def train(launcher, name, batch=32):
+        return subprocess.run([sys.executable, *launcher, "-m", "mkf_utils.cli", "train", "configs/quick.yaml",
+                               "--store", str(tmp_path / name), "--set", *common, f"data.batch_size={batch}"],
+                              capture_output=True, text=True, cwd=cwd)
+
+    def result(out):
         assert out.returncode == 0, out.stderr[-2000:]
         return json.loads(out.stdout[out.stdout.index("{"):])
 
-    two = train(["-m", "torch.distributed.run", "--nproc_per_node", "2"], 16)
-    one = train([], 32)
-    assert two["world_size"] == 2 and two["test_images"] == one["test_images"] == 130  # 13 per class, odd: no padding
+    torchrun = ["-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    two, one = result(train(torchrun, "two")), result(train([], "one"))
+    assert two["run_id"] == one["run_id"] and two["world_size"] == 2
+    assert two["test_images"] == one["test_images"] == 130  # 13 per class, odd: no padding
     assert abs(two["top1"] - one["top1"]) <= 1 / 130  # at most one test image flips
     assert abs(two["train_top1"] - one["train_top1"]) <= 0.01
-    assert (tmp_path / "16" / two["run_id"] / "model.pt").exists()
+    assert (tmp_path / "two" / two["run_id"] / "model.pt").exists()
+    odd = train(torchrun, "odd", batch=33)
+    assert odd.returncode != 0 and "data.batch_size=33 (the global batch) does not split evenly over 2 ranks" in odd.stderr
 
 
 def test_imagefolder_run_end_to_end(tmp_path):
