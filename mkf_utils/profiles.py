@@ -40,11 +40,13 @@ SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls", "
 
 @dataclass
 class Architecture:
-    """A net and what its transfer units are; ``optim`` overrides the profile's ``optim`` for it."""
+    """A net and what its transfer units are; ``optim`` and ``data`` override the profile's for it (e.g. its own
+    schedule, or its global batch size)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     units: str = MISSING
     optim: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     note: Optional[str] = None  # shown in subtitles, e.g. "half width"
 
 
