@@ -18,6 +18,9 @@ TABLES := $(shell ls notebooks/*_table.ipynb 2>/dev/null | sed -E 's|notebooks/(
 TWICE := $(shell echo $(NOTEBOOKS) | tr ' ' '\n' | sort | uniq -d)
 $(if $(TWICE),$(error two notebooks for target $(TWICE) in notebooks/: one notebook per target, notebooks/<target>_<name>.ipynb))
 OUT := paper_figures/$(PROFILE)
+EXECUTOR ?=
+GPUS ?= 0
+SUBMIT = -y '{"overrides": {"submit": {"executor": "$(EXECUTOR)", "gpus": $(GPUS)}}}'
 
 .PHONY: setup test test-unit plan verify records results figures tables lab benchmark clean $(NOTEBOOKS)
 .DEFAULT_GOAL := figure3
@@ -36,12 +39,14 @@ $(STAMP): pyproject.toml requirements.txt
 # killed build leaves the previous figure intact. Runs come from the run store (runs/, records committed),
 # so only missing runs train: with every record present a figure rebuilds in a minute.
 # NB_ARGS passes more papermill parameters, e.g. NB_ARGS="-p recorded_only True" (study: plot what is recorded).
+# EXECUTOR=slurm (or local, auto; GPUS per job) submits the notebook's missing runs as cluster jobs instead of training
+# them (the profile's submit key; an NB_ARGS that sets overrides replaces it: put submit in those overrides then).
 $(NOTEBOOKS): | $(STAMP)
 	@$(BIN)/mkf profile $(PROFILE)
 	@rm -rf $(BUILD)/$@ && mkdir -p $(BUILD)/$@/out $(OUT)
 	$(BIN)/papermill -k python3 --log-output --no-progress-bar --cwd notebooks $(wildcard notebooks/$@_*.ipynb) \
 	  $(BUILD)/$@/$@.ipynb -p profile $(PROFILE) -p out_dir $(if $(filter /%,$(BUILD)),,../)$(BUILD)/$@/out \
-	  -p figure_name $@ $(NB_ARGS)
+	  -p figure_name $@ $(if $(EXECUTOR),$(SUBMIT)) $(NB_ARGS)
 	mv -f $(BUILD)/$@/out/* $(OUT)/ && cp $(BUILD)/$@/$@.ipynb $(OUT)/$@.ipynb
 
 figures: $(FIGURES)
@@ -64,8 +69,6 @@ test-unit: $(STAMP)
 # `.venv/bin/mkf plan PROFILE SECTION --list` counts what is recorded, estimates the time left and lists what is missing.
 # EXECUTOR=slurm (or local, auto) submits each missing run as a cluster job instead (mkf_utils.slurm; GPUS per job).
 SECTION ?= figure3
-EXECUTOR ?=
-GPUS ?= 0
 plan: $(STAMP)
 	$(BIN)/mkf plan $(PROFILE) $(SECTION) $(if $(EXECUTOR),--executor $(EXECUTOR) --gpus $(GPUS))
 

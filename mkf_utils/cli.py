@@ -171,13 +171,9 @@ def _plan(args: argparse.Namespace) -> None:
                   f"n={lab['n']} seed={lab['seed']}")
         return
     if args.executor:
-        from .slurm import make_executor, submit_plan
+        from .slurm import submit
 
-        params = {"timeout_min": args.timeout_min, "gpus_per_node": args.gpus, "tasks_per_node": max(1, args.gpus)}
-        if args.partition:
-            params["slurm_partition"] = args.partition
-        jobs = submit_plan([p.config for p in plan], store, make_executor(args.executor, store.root / ".submitit",
-                                                                          **params))
+        jobs = submit([p.config for p in plan], store, args.executor, args.gpus, args.partition, args.timeout_min)
         print(f"{len(jobs)} jobs submitted ({args.executor}); logs in {store.root / '.submitit'}")
         for rid, job in jobs.items():
             print(f"  job {job.job_id}  run {rid}")

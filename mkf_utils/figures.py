@@ -18,6 +18,7 @@ from .executor import available_cores
 from .experiments import estimate_minutes, run_plan
 from .plans import BUDGET_KEYS, Planned
 from .profiles import TABLES, common, section, section_plan
+from .slurm import submit
 from .train import resolve_device
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def check_training(P: DictConfig, plan: list[Planned], store: RunStore, section:
     guess = ("no estimate (no like run recorded)" if unknown == missing else f"about {minutes:.0f} min with {workers} "
              f"worker{'s' if workers > 1 else ''}" + (f" plus {unknown} runs with no estimate" if unknown else ""))
     print(f"{what}: {len(plan) - missing} of {len(plan)} runs recorded; {missing} to train here, {guess}", flush=True)
-    if not P.execute:
-        return  # exported for torchrun, not trained here
+    if not P.execute or P.submit is not None:
+        return  # exported for torchrun or submitted as jobs, not trained here
     fix = (f"train them in the background (`make plan PROFILE=<profile> SECTION={section}`), plot what is recorded "
            f"(NB_ARGS=\"-p recorded_only True\"), or allow it (NB_ARGS='-y \"overrides: {{train_limit_minutes: null, "
            f"allow_other_device: true}}\"')")
@@ -73,7 +74,19 @@ def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool 
     shown = recorded(plan, store) if recorded_only else plan
     print(f"{len(shown)} of {len(plan)} planned runs")
     check_training(P, shown, store, name, f"section {name}")
-    return run_plan(shown, store, execute=P.execute, workers=P.run_workers), len(shown), len(plan)
+    return _runs(P, shown, store), len(shown), len(plan)
+
+
+def _runs(P: DictConfig, plan: list[Planned], store: RunStore) -> pd.DataFrame:
+    """:func:`~mkf_utils.experiments.run_plan` of ``plan``; with the profile's ``submit`` set, its missing runs are
+    first submitted as jobs (:func:`mkf_utils.slurm.submit`), and unless the executor waited for them (local) an
+    :class:`MKFError` says to come back when they have finished."""
+    if P.submit is not None and any(store.result(run_id(p.config)) is None for p in plan):
+        jobs = submit([p.config for p in plan], store, **OmegaConf.to_container(P.submit))
+        if any(store.result(run_id(p.config)) is None for p in plan):
+            raise MKFError(f"{len(jobs)} missing runs submitted as {P.submit.executor} jobs (logs in "
+                           f"{store.root / '.submitit'})", "run this notebook again when they have finished")
+    return run_plan(plan, store, execute=P.execute, workers=P.run_workers)
 
 
 def table_datasets(P: DictConfig, name: str) -> pd.DataFrame:
@@ -102,7 +115,7 @@ def base_runs(P: DictConfig, store: RunStore, seeds: list[int] | None = None, na
         P = OmegaConf.merge(P, {name: {"seeds": list(seeds)}})
     plan = [p for p in section_plan(P, name) if p.labels["treatment"] == "base"]
     check_training(P, plan, store, name, f"the bases of section {name}")
-    runs = run_plan(plan, store, execute=P.execute, workers=P.run_workers)
+    runs = _runs(P, plan, store)
     return runs.assign(units=[P.architectures[a].units for a in runs.architecture])
 
 

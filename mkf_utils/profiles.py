@@ -90,6 +90,17 @@ class Table:
 
 
 @dataclass
+class Submit:
+    """Where a notebook's missing runs go instead of training in the notebook: cluster jobs through submitit
+    (:func:`mkf_utils.slurm.submit`)."""
+
+    executor: str = "slurm"  # slurm, local (processes on this machine) or auto (SLURM where it is, else local)
+    gpus: int = 0  # per job: one task per GPU, which train the run together as torchrun would
+    partition: Optional[str] = None
+    timeout_min: int = 24 * 60
+
+
+@dataclass
 class Profile:
     description: str = MISSING
     data: dict[str, Any] = MISSING  # DataConfig keys (see mkf_utils/config.py)
@@ -101,6 +112,7 @@ class Profile:
     seeds: list[int] = field(default_factory=lambda: [0])
     run_workers: Optional[int] = None  # runs trained at once on this machine (None: one per core)
     execute: bool = True  # False: export unfinished runs for torchrun instead of training them here
+    submit: Optional[Submit] = None  # set: a notebook submits its missing runs as cluster jobs instead of training
     train_limit_minutes: Optional[float] = 30.0  # a notebook refuses to train more (estimated) than this; null: no limit
     allow_other_device: bool = False  # train runs of a section whose records were trained on another device type
     figure3: Optional[Section] = None

@@ -93,3 +93,14 @@ def submit_plan(configs: list[DictConfig], store: RunStore, executor: submitit.A
             for rid in wave:
                 jobs[rid].result()  # raises the job's error, with its log
     return jobs
+
+
+def submit(configs: list[DictConfig], store: RunStore, executor: str, gpus: int = 0, partition: str | None = None,
+           timeout_min: int = 24 * 60) -> dict[str, submitit.Job]:
+    """Submit ``configs``' unfinished runs as jobs (:func:`submit_plan`) on an executor of kind ``executor``
+    (:func:`make_executor`), ``gpus`` per job (one task each), logs under ``<store>/.submitit``; the jobs by run id.
+    What ``mkf plan ... --executor`` and a profile's ``submit`` key (a notebook's missing runs) both call."""
+    params: dict[str, Any] = {"timeout_min": timeout_min, "gpus_per_node": gpus, "tasks_per_node": max(1, gpus)}
+    if partition:
+        params["slurm_partition"] = partition
+    return submit_plan(configs, store, make_executor(executor, store.root / ".submitit", **params))

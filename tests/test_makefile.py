@@ -88,3 +88,21 @@ def test_records_stages_finished_runs_records_only(tmp_path):
     assert sorted(staged) == sorted([f"runs/{f}" for f in files if f.split("/")[0] != "running" and not f.endswith(".pt")]
                                     + ["runs/INDEX.csv"])
     assert "8 record files staged" in out.stdout
+
+
+def test_executor_makes_a_notebook_submit_its_runs_and_tables_run_every_table(clone):
+    """EXECUTOR / GPUS reach the notebook as the profile's submit key (parsed as papermill parses it); `make tables`
+    runs every *_table notebook."""
+    import shlex
+
+    import yaml
+
+    out = subprocess.run(["make", "-n", "crossdataset", "EXECUTOR=slurm", "GPUS=8"], cwd=clone, capture_output=True,
+                         text=True)
+    words = shlex.split(out.stdout.replace("\\\n", " "))
+    assert yaml.safe_load(words[words.index("-y") + 1]) == {"overrides": {"submit": {"executor": "slurm", "gpus": 8}}}
+    plain = subprocess.run(["make", "-n", "crossdataset"], cwd=clone, capture_output=True, text=True).stdout
+    assert "submit" not in plain
+    tables = subprocess.run(["make", "-n", "tables"], cwd=clone, capture_output=True, text=True).stdout
+    assert {f"notebooks/{t}_table.ipynb" for t in ("crossdataset", "sourcesize", "crossarch", "pointwise")} <= set(
+        tables.split())

@@ -31,3 +31,17 @@ def test_jobs_train_bases_first_and_a_resubmission_sends_only_what_is_missing(tm
     assert list(submit_plan(plan, store, executor)) == [transfer]
     with pytest.raises(MKFError, match="unknown executor 'pbs'"):
         make_executor("pbs", tmp_path)
+
+
+def test_a_notebook_section_submits_its_missing_runs_when_the_profile_says_so(tmp_path, capsys):
+    """A profile's ``submit`` key: the figure's missing runs go to submitit's local executor (which waits), then the
+    table is read from the store as usual."""
+    from mkf_utils.figures import section_runs
+    from mkf_utils.profiles import load_profile
+
+    P = load_profile("smoke", {**TINY, "halves": {"man-made": "random-a:0", "natural": "random-b:0"},
+                               "figure5": {"treatments": {"AnB": [1.0]}}, "submit": {"executor": "local"}})
+    store = RunStore(tmp_path / "runs")
+    runs, shown, planned = section_runs(P, "figure5", store)
+    assert shown == planned == len(runs) == 6 and all(store.result(r) for r in runs.run_id)
+    assert (tmp_path / "runs" / ".submitit").is_dir()
