@@ -226,18 +226,21 @@ def crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Te
     torch.Size([1, 1, 4, 4])
     """
     b, _, h, w = x.shape
+    dev = x.device  # the draws come from the CPU generator (the same on every device), the work is done on x's
     if pad:
         xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-        dy, dx = torch.randint(0, 2 * pad + 1, (2, b, 1), generator=generator)
-        rows = (dy + torch.arange(h))[:, None, :, None]
-        cols = (dx + torch.arange(w))[:, None, None, :]
-        x = xp[torch.arange(b)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
-    flip = torch.rand(b, generator=generator) < 0.5
+        dy, dx = torch.randint(0, 2 * pad + 1, (2, b, 1), generator=generator).to(dev)
+        rows = (dy + torch.arange(h, device=dev))[:, None, :, None]
+        cols = (dx + torch.arange(w, device=dev))[:, None, None, :]
+        batch, channel = torch.arange(b, device=dev), torch.arange(x.shape[1], device=dev)
+        x = xp[batch[:, None, None, None], channel[None, :, None, None], rows, cols]
+    flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 class TensorLoader:
-    """Batches of an in-memory :class:`TensorImages`, on ``device``, normalised.
+    """Batches of an in-memory :class:`TensorImages`, on ``device``, normalised. On a GPU the whole uint8 dataset
+    is moved there once and batches are gathered and augmented there (no per-batch copy).
 
     The order and the augmentation of epoch ``e`` depend only on ``(seed, e)``, so a resumed run sees
     the same batches as an uninterrupted one. With ``world_size > 1`` each rank takes every
@@ -256,7 +259,7 @@ class TensorLoader:
         self.augment, self.pad, self.device, self.channels_last = augment and train, pad, torch.device(device), channels_last
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         if self.device.type == "cuda":
-            self.data = TensorImages(data.images.pin_memory(), data.labels.pin_memory(), data.classes)
+            self.data = TensorImages(data.images.to(self.device), data.labels.to(self.device), data.classes)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -275,7 +278,7 @@ class TensorLoader:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 1)
         order = self._order()
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size].to(self.data.images.device)
             x, y = self.data.images[idx], self.data.labels[idx]
             if self.augment:
                 x = crop_flip(x, self.pad, g)

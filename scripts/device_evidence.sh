@@ -14,6 +14,7 @@ MINUTES=${MINUTES:-6}          # start no run after this many minutes of the pla
 WORKERS=${WORKERS:-}           # runs at once (default: the profile's run_workers)
 SMOKE=${SMOKE:-1}              # 0: skip the smoke runs and use bf16 + channels_last (seen working on an H200)
 HARD=${HARD:-$(( ${MINUTES%.*} * 60 + 120 ))}  # then kill what still trains after this many seconds
+BENCH_ARGS=${BENCH_ARGS:---device cuda --image-size 32 224 --batch 256 --steps 30 --workers $(nproc)}  # at the end
 OUT=${OUT:-/tmp/mkf-out}; STORE=${STORE:-/tmp/mkf-store}; PY=${PY:-python3}
 case $PY in */*) PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")";; esac  # pack() runs it from the store
 mkdir -p "$OUT" "$STORE"
@@ -71,3 +72,7 @@ timeout -k 10 "$HARD" $PY -m mkf_utils.cli plan "$PROF" $SECTIONS --minutes "$MI
 echo "plan exit $? at $(date)"
 kill $PACKER 2>/dev/null; pack
 tar tf "$OUT/records.tar" 2>/dev/null | grep -c result.json | xargs echo "runs finished here:"
+
+# The engine against a bare loop at 32 px (in memory, on the GPU) and 224 px (JPEGs through workers): at most 3 min
+timeout -k 10 180 $PY benchmarks/throughput.py $BENCH_ARGS > "$OUT/benchmark.txt" 2>&1; echo "benchmark exit $?"
+cat "$OUT/benchmark.txt"

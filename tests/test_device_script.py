@@ -1,5 +1,6 @@
 """scripts/device_evidence.sh, the one prepared script a lent GPU machine runs, dry-run on the CPU: it trains a
-profile's missing runs for a set time and packs the record files written there (never the committed ones)."""
+profile's missing runs for a set time, packs the record files written there (never the committed ones), then runs
+the throughput benchmark."""
 from __future__ import annotations
 
 import os
@@ -16,7 +17,8 @@ REPO = Path(__file__).parents[1]
 
 def test_the_gpu_script_trains_for_its_minutes_and_packs_what_it_wrote(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path / "out"), "STORE": str(tmp_path / "store"), "MINUTES": "0.2",
-           "HARD": "120", "SMOKE": "0", "PY": sys.executable, "OMP_NUM_THREADS": "1"}
+           "HARD": "120", "SMOKE": "0", "PY": sys.executable, "OMP_NUM_THREADS": "1",
+           "BENCH_ARGS": "--device cpu --steps 3 --batch 8 --models resnet18 --image-size 32"}
     run = subprocess.run(["bash", "scripts/device_evidence.sh", "smoke", "figure3"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     log = run.stdout + run.stderr
@@ -28,3 +30,4 @@ def test_the_gpu_script_trains_for_its_minutes_and_packs_what_it_wrote(tmp_path)
     assert all(n.split("/")[1] in ("config.yaml", "metrics.csv", "result.json", "reproductions.csv") for n in names)
     committed = {p.name for p in (REPO / "runs").iterdir()}
     assert not finished & committed  # copied records are not sent back
+    assert "engine/bare" in (tmp_path / "out" / "benchmark.txt").read_text()  # then the benchmark ran
