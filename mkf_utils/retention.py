@@ -2,8 +2,9 @@
 
 :func:`retention_areas` gives each curve's value at its deepest unit and its area under the curve (with
 Yosinski's AlexNet beside the nets); :func:`reading` says, per net, the retention at full depth per seed with its
-95% interval, and whether each deeper net retains more than the one before it (Welch's interval: different nets
-do not pair by seed).
+95% interval, AnB against random-frozen filters at full depth (paired by seed: whether the copied filters matter),
+and whether each deeper net retains more than the one before it (Welch's interval: different nets do not pair by
+seed).
 
 >>> t = pd.DataFrame({"architecture": ["a"] * 3 + ["b"] * 3, "treatment": "AnB", "n": 4, "n_units": 4,
 ...                   "rel_ratio": [0.80, 0.82, 0.84, 0.90, 0.92, 0.94]})
@@ -15,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .plots import area_under_curve
-from .stats import difference_interval, mean_interval, verdict
+from .stats import difference_interval, interval_text, mean_interval, paired_differences, verdict
 
 ALEXNET = "AlexNet (Yosinski 2014)"
 
@@ -40,7 +41,8 @@ def area_lines(areas: pd.DataFrame, architectures: list[str]) -> list[str]:
 
 def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
     """Markdown lines from Figure 5's run table: per net, AnB with all units frozen per seed, its mean and 95%
-    interval; then each deeper net against the one before it (``architectures`` in order of depth)."""
+    interval; where random-frozen was run at full depth, AnB against it, paired by seed; then each deeper net
+    against the one before it (``architectures`` in order of depth)."""
     full = table[(table.treatment == "AnB") & (table.n == table.n_units)]
     per_seed = {a: full[full.architecture == a].rel_ratio for a in architectures}
     lines = []
@@ -50,6 +52,15 @@ def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
                      + (f" [{low:.3f}, {high:.3f}]" if len(v) > 1 else " (one seed, no interval)") + ".")
     words = {"above": "retains more than", "below": "retains less than", "unclear": "cannot be told from",
              "one pair": "has no interval against", "no pairs": "has no runs to compare with"}
+    control = paired_differences(table, [("AnB", "random-frozen")]) if (table.treatment == "random-frozen").any() \
+        else pd.DataFrame(columns=["n", "n_units"])
+    for r in control[control.n == control.n_units].itertuples():
+        r = pd.Series(r._asdict())
+        lines.append(f"- {r.architecture}, all units: AnB − random-frozen {interval_text(r)}: "
+                     + {"above": "the copied filters beat random ones, so its retention measures transfer",
+                        "below": "random filters do better than the copied ones",
+                        "unclear": "copied and random filters cannot be told apart"}.get(verdict(r), "no interval")
+                     + ".")
     for shallow, deep in zip(architectures, architectures[1:]):
         diff, low, high = difference_interval(per_seed[deep], per_seed[shallow])
         v = verdict({"low": low, "high": high, "pairs": min(len(per_seed[deep]), len(per_seed[shallow]))})

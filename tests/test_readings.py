@@ -21,6 +21,14 @@ def test_retention_areas_put_alexnet_beside_the_nets_and_read_each_deeper_net():
     assert lines[0].startswith("- **a**: 0.800 of base at n / N = 1.00, area under the curve 0.900")
     one_seed = pd.DataFrame({"architecture": ["a", "b"], "treatment": "AnB", "n": 4, "n_units": 4, "rel_ratio": [0.8, 0.9]})
     assert retention.reading(one_seed, ["a", "b"])[-1].startswith("- **b has no interval against a**")
+    rows = [dict(architecture=a, treatment=t, direction="A→B", target="B", n=4, n_units=4, seed=s,
+                 top1=0.5 + 0.01 * s + (0.05 if t == "AnB" and a == "a" else 0), rel_ratio=0.9)
+            for a in ("a", "b") for t in ("AnB", "random-frozen") for s in range(3)]
+    lines = retention.reading(pd.DataFrame(rows), ["a", "b"])
+    assert "- a, all units: AnB − random-frozen +0.050 [+0.050, +0.050] (3 pairs): the copied filters beat random " \
+           "ones, so its retention measures transfer." in lines
+    assert any(line.startswith("- b, all units: AnB − random-frozen +0.000") and "cannot be told apart" in line
+               for line in lines)
 
 
 def test_study_reading_per_budget_and_paired_by_seed():
