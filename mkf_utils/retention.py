@@ -22,8 +22,10 @@ ALEXNET = "AlexNet (Yosinski 2014)"
 
 
 def retention_areas(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """:func:`~mkf_utils.plots.area_under_curve` of each net's curve in ``summary`` (its ``architecture`` named)
-    and of Yosinski's ``reference`` curve (as :data:`ALEXNET`)."""
+    """:func:`~mkf_utils.plots.area_under_curve` of each net's AnB curve in ``summary`` (its ``architecture``
+    named; the controls are single points, not curves) and of Yosinski's ``reference`` curve (as :data:`ALEXNET`)."""
+    if "treatment" in summary:
+        summary = summary[summary.treatment == "AnB"]
     areas = area_under_curve(summary).merge(summary[["series", "architecture"]].drop_duplicates(), on="series")
     return pd.concat([areas, area_under_curve(reference).assign(architecture=ALEXNET)], ignore_index=True)
 
