@@ -43,5 +43,5 @@ def test_a_notebook_section_submits_its_missing_runs_when_the_profile_says_so(tm
                                "figure5": {"treatments": {"AnB": [1.0]}}, "submit": {"executor": "local"}})
     store = RunStore(tmp_path / "runs")
     runs, shown, planned = section_runs(P, "figure5", store)
-    assert shown == planned == len(runs) == 6 and all(store.result(r) for r in runs.run_id)
+    assert shown == planned == len(runs) == 8 and all(store.result(r) for r in runs.run_id)  # 2 nets x 4 runs
     assert (tmp_path / "runs" / ".submitit").is_dir()
