@@ -81,3 +81,14 @@ def test_table_sections_are_checked_and_missing_datasets_left_out(monkeypatch, t
     assert len(section_plan(P, "crossdataset")) == 17
     runs, shown, planned = section_runs(P, "crossdataset", RunStore(tmp_path), recorded_only=True, skip=["fashion"])
     assert (shown, planned) == (0, 9)  # into natural: base, 3 sources, 3 copies, 2 controls; fashion's 8 runs left out
+
+
+def test_a_bank_of_copied_filters_is_a_column_against_a_random_bank_of_its_size():
+    """The setting the controls may find (few distinct filters) as a table column: k-means centres of each source's
+    filters, against k random init filters."""
+    t = _table({("A-centres k=4", "man-made"): [0.02, 0.03, 0.02], ("random k=4", None): [0.0, 0.0, 0.0]})
+    cols = tables.columns(t)
+    assert set(cols.treatment) == {"base", "A-centres k=4 from man-made", "random k=4"}
+    paired = paired_differences(cols, tables.comparisons(cols.treatment))
+    got = dict(zip(paired.comparison, paired["mean"].round(4)))
+    assert got["A-centres k=4 from man-made − random k=4"] == 0.0233
