@@ -41,9 +41,11 @@ def estimate_minutes(plan: list[Planned], results: list[dict | None], workers: i
     """A rough wall time for ``plan``'s unfinished runs with ``workers`` at once, from its finished ones
     (``results``: each planned run's recorded result, None if unfinished, e.g. from :meth:`RunStore.result`).
 
-    Each unfinished run costs the median recorded ``train_time_s`` of the finished runs most like it: same
-    architecture, kind (base, partial or full depth), target half and end; failing that, same architecture
-    and kind; failing that, same architecture. Returns (minutes, runs with no like run recorded, not counted).
+    Each unfinished run costs the median over the finished runs most like it (same architecture, kind (base,
+    partial or full depth), target half and end; failing that, same architecture and kind; failing that, same
+    architecture) of their ``train_time_s``, scaled to the run's training images x epochs where the records say
+    theirs (a run on a quarter of the images costs a quarter). Returns (minutes, runs with no like run recorded,
+    not counted).
 
     >>> estimate_minutes([], [])
     (0.0, 0)
@@ -53,21 +55,28 @@ def estimate_minutes(plan: list[Planned], results: list[dict | None], workers: i
         return [(lab["architecture"], kind, lab["target"], lab["end"]), (lab["architecture"], kind),
                 (lab["architecture"],)]
 
-    done: dict[tuple, list[float]] = {}
+    def cost(done: dict, p: Planned) -> float:
+        if not {"train_images", "epochs", "num_classes"} <= set(done):
+            return done["train_time_s"]
+        per_class = p.config.data.per_class
+        images = per_class * done["num_classes"] if per_class is not None else done["train_images"]
+        return done["train_time_s"] * images * p.config.optim.epochs / (done["train_images"] * done["epochs"])
+
+    like: dict[tuple, list[dict]] = {}
     todo = []
     for p, result in zip(plan, results):
         if result is None:
             todo.append(p)
         else:
             for k in keys(p.labels):
-                done.setdefault(k, []).append(result["train_time_s"])
+                like.setdefault(k, []).append(result)
     seconds, unknown = 0.0, 0
     for p in todo:
-        like = next((done[k] for k in keys(p.labels) if k in done), None)
-        if like is None:
+        found = next((like[k] for k in keys(p.labels) if k in like), None)
+        if found is None:
             unknown += 1
         else:
-            seconds += float(pd.Series(like).median())
+            seconds += float(pd.Series([cost(r, p) for r in found]).median())
     return seconds / 60 / max(1, workers), unknown
 
 

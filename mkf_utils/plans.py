@@ -130,9 +130,10 @@ def ab_plan(architectures: dict[str, dict], halves: dict[str, str], treatments: 
         for seed in seeds:
             for half in names:
                 cfg = load_config(overrides=_merge(cfg0, {"seed": seed, "data": {"split": halves[half]}}))
-                base_ids[half, seed] = run_id(cfg)
-                plan.append(Planned(dict(architecture=arch, treatment="base", direction=half, target=half,
-                                         source=None, n=0, n_units=total, seed=seed, end=end), cfg))
+                if src0 is None or half in (targets or names):  # with sources apart, a base only where it is a target
+                    base_ids[half, seed] = run_id(cfg)
+                    plan.append(Planned(dict(architecture=arch, treatment="base", direction=half, target=half,
+                                             source=None, n=0, n_units=total, seed=seed, end=end), cfg))
                 if src0 is not None:
                     cfg = load_config(overrides=_merge(src0, {"seed": seed, "data": {"split": halves[half]}}))
                     base_ids[half, seed] = run_id(cfg)

@@ -174,3 +174,12 @@ def test_master_key_filters_are_planned_only_for_7x7_depthwise_kernels():
     got = {(p.labels["architecture"], p.labels["treatment"]) for p in plan if p.labels["n"]}
     assert got == {("ConvNeXt-atto", "master-key k=2"), ("ConvNeXt-atto", "random k=2"), ("ConvNeXt-atto", "random-frozen"),
                    ("MobileNetV2", "random k=2"), ("MobileNetV2", "random-frozen"), ("ResNet-18", "random-frozen")}
+
+
+def test_estimate_scales_like_runs_to_the_images_and_epochs_planned():
+    """A run on 100 of 1,000 images per class for 40 epochs costs a like run's time x (100 x 40) / (1,000 x 20)."""
+    plan = budget_plan({"ResNet-18": ARCHS["ResNet-18"]}, HALVES, [{"per_class": 100, "epochs": 40}], {}, [0, 1],
+                       {"data": {"per_class": 1000}, "optim": {"epochs": 20}}, targets=["natural"])
+    recorded = {"train_time_s": 1000.0, "train_images": 6000, "epochs": 20, "num_classes": 6}
+    minutes, unknown = estimate_minutes(plan, [recorded if p.labels["seed"] == 0 else None for p in plan])
+    assert unknown == 0 and minutes == pytest.approx(2 * 1000 * (600 * 40) / (6000 * 20) / 60)
