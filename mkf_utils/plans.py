@@ -190,6 +190,7 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
     6
     """
     plan: list[Planned] = []
+    sources_planned: set[str] = set()
     for b in budgets:
         b = {k: v for k, v in b.items() if v is not None}  # unset schema keys
         unknown = set(b) - {"per_class", "epochs", "recipe", "overrides", "architectures", "seeds", "sources"}
@@ -210,7 +211,9 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
         sources = (common or {}) if b.get("sources") == "common" else None
         for p in ab_plan(archs, halves, treatments, b.get("seeds", seeds), over, targets=targets,
                          source_common=sources):
-            plan.append(Planned({**p.labels, **labels}, p.config))
+            if p.labels["treatment"] != "source" or run_id(p.config) not in sources_planned:  # budgets share them
+                sources_planned.add(run_id(p.config))
+                plan.append(Planned({**p.labels, **labels}, p.config))
     return plan
 
 
