@@ -26,6 +26,7 @@ import copy
 import functools
 from dataclasses import dataclass
 
+import torch
 from omegaconf import DictConfig
 
 from .config import load_config, run_id
@@ -33,7 +34,7 @@ from .errors import MKFError
 from .models import create_model
 from .transfer import DEPTHWISE_MODES
 from .treatments import treatment_spec
-from .units import transfer_units
+from .units import UNIT_KINDS, trace, transfer_units
 
 
 @dataclass
@@ -44,22 +45,32 @@ class Planned:
     config: DictConfig
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=64)
+def _units(model_name: str, stem_stride: int | None) -> tuple[dict[str, int], frozenset[tuple[int, ...]]]:
+    """Model ``model_name``'s unit count per kind and its depthwise kernel sizes, from one model built once, on the
+    meta device (shapes only: no weights are initialised, a ConvNeXt-Base builds in about a second)."""
+    with torch.device("meta"):
+        model = create_model(model_name, 10, stem_stride)
+    calls, modules = trace(model), dict(model.named_modules())
+    counts = {kind: len(transfer_units(model, kind, calls)) for kind in UNIT_KINDS}
+    kernels = frozenset(tuple(modules[u].kernel_size) for u in transfer_units(model, "depthwise", calls))
+    return counts, kernels
+
+
 def count_units(model_name: str, kind: str, stem_stride: int | None = None) -> int:
     """How many ``kind`` units model ``model_name`` has."""
-    return len(transfer_units(create_model(model_name, 10, stem_stride), kind))
+    if kind not in UNIT_KINDS:
+        raise MKFError(f"unknown unit kind '{kind}'", f"use one of: {', '.join(UNIT_KINDS)}")
+    return _units(model_name, stem_stride)[0][kind]
 
 
-@functools.lru_cache(maxsize=32)
 def depthwise_kernels(model_name: str, stem_stride: int | None = None) -> frozenset[tuple[int, ...]]:
     """The kernel sizes of model ``model_name``'s depthwise units (empty for a net without any).
 
     >>> sorted(depthwise_kernels("convnext_atto")), sorted(depthwise_kernels("mobilenetv2_050"))
     ([(7, 7)], [(3, 3)])
     """
-    model = create_model(model_name, 10, stem_stride)
-    modules = dict(model.named_modules())
-    return frozenset(tuple(modules[u].kernel_size) for u in transfer_units(model, "depthwise"))
+    return _units(model_name, stem_stride)[1]
 
 
 def applies(fields: dict, kind: str, model: dict) -> bool:
