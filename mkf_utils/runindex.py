@@ -2,6 +2,8 @@
 plans any more."""
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 
 from .config import run_id
@@ -13,21 +15,29 @@ INDEX_COLUMNS = ["run_id", "profile", "section", "architecture", "treatment", "d
                  "per_class", "epochs", "recipe", "top1"]
 
 
+@functools.lru_cache(maxsize=1)
+def _planned() -> tuple[tuple[str, str, str, tuple], ...]:
+    """(profile, section, run id, labels as items) of every run some section of some shipped profile plans, built
+    once per process (building every plan of every profile takes tens of seconds)."""
+    out = []
+    for path in sorted(PROFILES.glob("*.yaml")):
+        P = load_profile(path.stem)
+        for sec in SECTIONS:
+            for p in (section_plan(P, sec) if P[sec] is not None else []):
+                out.append((path.stem, sec, run_id(p.config), tuple(p.labels.items())))
+    return tuple(out)
+
+
 def index(store: RunStore) -> pd.DataFrame:
     """One row per recorded run of ``store`` and per profile section that plans it (a run shared by two sections
     has two rows): what it is (:data:`INDEX_COLUMNS`) and its top-1. A recorded run that no profile plans any more
     (an orphan) has one row with only its id and top-1. This is ``runs/INDEX.csv``, written by `make records`."""
     rows, seen = [], set()
-    for path in sorted(PROFILES.glob("*.yaml")):
-        P = load_profile(path.stem)
-        for sec in SECTIONS:
-            for p in (section_plan(P, sec) if P[sec] is not None else []):
-                rid = run_id(p.config)
-                result = store.result(rid)
-                if result is not None:
-                    seen.add(rid)
-                    rows.append({**p.labels, "run_id": rid, "profile": path.stem, "section": sec,
-                                 "top1": result["top1"]})
+    for profile, sec, rid, labels in _planned():
+        result = store.result(rid)
+        if result is not None:
+            seen.add(rid)
+            rows.append({**dict(labels), "run_id": rid, "profile": profile, "section": sec, "top1": result["top1"]})
     for rid, _ in store.configs():
         if rid not in seen:
             rows.append({"run_id": rid, "top1": store.result(rid)["top1"]})
@@ -39,10 +49,6 @@ def planned_ids() -> dict[str, list[str]]:
     """Every run id that some section of some profile in ``configs/profiles/`` plans, with ``profile:section``
     labels: a record in ``runs/`` whose id is not here is orphaned (its profile changed since it was trained)."""
     planned: dict[str, list[str]] = {}
-    for path in sorted(PROFILES.glob("*.yaml")):
-        P = load_profile(path.stem)
-        for sec in SECTIONS:
-            if P[sec] is not None:
-                for p in section_plan(P, sec):
-                    planned.setdefault(run_id(p.config), []).append(f"{path.stem}:{sec}")
+    for profile, sec, rid, _ in _planned():
+        planned.setdefault(rid, []).append(f"{profile}:{sec}")
     return planned
