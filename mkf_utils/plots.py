@@ -437,6 +437,16 @@ def table_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitl
                                                     "mean top-1 over seeds."]))
 
 
+def source_size_chart(sized: pd.DataFrame, summary: pd.DataFrame, title: str, subtitle: list[str]) -> alt.HConcatChart:
+    """The source-size table's figure: :func:`source_size_panel` of the copied columns against random-frozen and the
+    base (``sized``: :func:`mkf_utils.tables.by_source`) beside the :func:`table_heatmap`."""
+    sized = sized[sized.against.isin(["random-frozen", "base"])]
+    return alt.hconcat(source_size_panel(sized, "a. copied filters against the source's size"),
+                       table_heatmap(summary, "b. mean top-1 (colour: top-1 / base)")).properties(
+        title=alt.Title(title, subtitle=subtitle + ["Colour: top-1 / base top-1 of the same seed and target; text: "
+                                                    "mean top-1 over seeds."]))
+
+
 def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
     """Paired differences against the number of source images (``images``, log axis): one line per comparison
     kind (``against``: what the copied filters are compared with) and target, with 95% intervals."""
