@@ -126,7 +126,7 @@ def _schema() -> DictConfig:
 def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> DictConfig:
     """Defaults <- YAML file ``path`` <- ``overrides`` (``["a.b=1"]`` or a nested dict), validated."""
     try:
-        cfg = copy.deepcopy(_schema())  # merges below copy it again; the schema itself is never changed
+        cfg = _schema()  # never changed: each merge below returns a new config
         if path is not None:
             p = Path(path)
             if not p.is_file():
@@ -139,6 +139,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict | No
             if bad:
                 raise MKFError(f"override '{bad[0]}' has no '='", "write overrides as key=value, e.g. optim.epochs=2")
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        if cfg is _schema():
+            cfg = copy.deepcopy(cfg)  # nothing merged: the caller gets its own copy
     except OmegaConfBaseException as e:
         msg = str(e).splitlines()[0]
         raise MKFError(f"malformed config: {msg} (key {getattr(e, 'full_key', '?')})",
