@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .controls import detectable
+from .controls import WORDS, detectable
 from .stats import interval_text, verdict
 from .treatments import BANK_TREATMENT, treatment_spec
 
@@ -85,10 +85,6 @@ def matrix(summary: pd.DataFrame, value: str = "top1") -> pd.DataFrame:
     out = s.pivot_table(index="treatment", columns="into", values=value, sort=False)
     out.columns.name, out.index.name = None, None
     return out
-
-
-WORDS = {"above": "above zero", "below": "below zero", "unclear": "cannot be told apart",
-         "one pair": "one pair, no interval", "no pairs": "no pairs"}
 
 
 def _line(r: pd.Series) -> str:
