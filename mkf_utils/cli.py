@@ -147,11 +147,13 @@ def _plan(args: argparse.Namespace) -> None:
     from .config import run_id
     from .executor import available_cores
     from .experiments import estimate_minutes, run_plan
-    from .profiles import load_profile, training_order
+    from .profiles import describe, load_profile, only, training_order
     from .runs import RunStore
 
     P = load_profile(args.profile)
     plan = training_order(P, args.section)
+    if args.only:
+        plan = only(plan, args.only)
     store = RunStore.default(args.store)
     results = [store.result(run_id(p.config)) for p in plan]
     missing = [p for p, r in zip(plan, results) if r is None]
@@ -166,9 +168,7 @@ def _plan(args: argparse.Namespace) -> None:
             print(f"  left: about {minutes / 60:.1f} h with {workers} workers at the recorded times of like runs"
                   + (f", plus {unknown} runs with none recorded" if unknown else ""))
         for p in missing:
-            lab = p.labels
-            print(f"  missing {run_id(p.config)}  {lab['architecture']} {lab['treatment']} {lab['direction']} "
-                  f"n={lab['n']} seed={lab['seed']}")
+            print(f"  missing {run_id(p.config)}  {describe(p)}")
         return
     if args.executor:
         from .slurm import submit
@@ -224,7 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_profile)
     p = sub.add_parser("plan", help="train the missing runs of a profile's sections, seed by seed (or --list them)")
     p.add_argument("profile", help="configs/profiles/NAME.yaml or a path")
-    p.add_argument("section", nargs="+", help="figure3 | figure4 | figure5 | study | masterkey (several: one plan)")
+    p.add_argument("section", nargs="+", help="a section of the profile: figure3, figure4, figure5, study, controls, "
+                   "lowdata, crossdataset, ... (several: one plan)")
+    p.add_argument("--only", default=None, metavar="REGEX", help="only the runs whose line in --list matches (e.g. "
+                   "'seed=2', 'k=1 |identity'), with the sources they copy from: to train the deciding runs first")
     p.add_argument("--list", action="store_true", help="only count the recorded runs, estimate the time left from them and list the missing ones")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once (default: the profile's run_workers, "
                    "else one per core)")

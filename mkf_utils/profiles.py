@@ -230,6 +230,40 @@ def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:
     return [p for *_, p in sorted(plan, key=lambda t: t[:3])]
 
 
+def describe(p: Planned) -> str:
+    """A planned run in one line, as `mkf plan --list` prints it and ``--only`` matches it.
+
+    >>> describe(training_order(load_profile("smoke"), ["figure3"])[2])
+    'ResNet-18 AnB natural→man-made n=17 seed=0'
+    """
+    lab = p.labels
+    size = f" {lab['per_class']}/class" if lab.get("per_class") is not None else ""
+    return f"{lab['architecture']} {lab['treatment']} {lab['direction']}{size} n={lab['n']} seed={lab['seed']}"
+
+
+def only(plan: list[Planned], pattern: str) -> list[Planned]:
+    """The runs of ``plan`` whose :func:`describe` line matches regular expression ``pattern``, with the runs they
+    copy from (a source is trained before its transfers), in plan order. An invalid pattern, or one that matches
+    nothing, is an :class:`MKFError`.
+
+    >>> plan = training_order(load_profile("smoke"), ["figure3"])
+    >>> [describe(p) for p in only(plan, "ConvNeXt.*AnB man-made")]  # doctest: +NORMALIZE_WHITESPACE
+    ['ConvNeXt-atto base man-made n=0 seed=0', 'ConvNeXt-atto AnB man-made→natural n=12 seed=0']
+    """
+    import re
+
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise MKFError(f"--only '{pattern}' is not a regular expression: {e}", "quote it, e.g. --only 'k=1 |identity'")
+    keep = {run_id(p.config) for p in plan if rx.search(describe(p))}
+    if not keep:
+        raise MKFError(f"--only '{pattern}' matches none of the {len(plan)} planned runs",
+                       "see their lines with `mkf plan PROFILE SECTION --list`")
+    keep |= {str(p.config.transfer.source) for p in plan if run_id(p.config) in keep and p.config.transfer.source}
+    return [p for p in plan if run_id(p.config) in keep]
+
+
 def check(name: str | Path) -> dict[str, int]:
     """Load profile ``name`` and build every section's runs (this validates every run config); the run
     count per section."""

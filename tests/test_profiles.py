@@ -1,6 +1,7 @@
 """Profiles: every shipped profile checks; mistakes are one-line errors; one definition per architecture."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ from omegaconf import OmegaConf
 from mkf_utils.errors import MKFError
 from mkf_utils.config import load_config, run_id
 from mkf_utils.figures import progress, recorded, subtitle
-from mkf_utils.profiles import PROFILES, check, load_profile, section_plan
+from mkf_utils.profiles import PROFILES, check, load_profile, only, section_plan, training_order
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.unit
@@ -203,3 +204,21 @@ def test_training_order_puts_the_deciding_runs_first_seed_by_seed():
     assert len(ids) == len(set(ids)) == len({run_id(p.config) for sec in ("figure3", "figure4")
                                              for p in section_plan(P, sec)})
     assert {e for _, partial, e in labels if partial} == {"last"}  # Figure 4's reverse partial depths
+
+
+def test_plan_only_lists_the_matching_runs_with_their_sources(tmp_path, capsys):
+    """`mkf plan --only REGEX` keeps the runs whose line matches and the bases they copy from; a pattern that
+    matches nothing, or is not a regular expression, is a clear error."""
+    from mkf_utils.cli import main
+
+    args = ["plan", "smoke", "figure3", "--list", "--store", str(tmp_path)]
+    assert main([*args, "--only", "ConvNeXt-atto AnB"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("smoke figure3: 0 of 4 runs recorded")
+    assert [" ".join(line.split()[2:5]) for line in lines[2:]] == [
+        "ConvNeXt-atto base man-made", "ConvNeXt-atto base natural", "ConvNeXt-atto AnB natural→man-made",
+        "ConvNeXt-atto AnB man-made→natural"]
+    plan = training_order(load_profile("smoke"), ["figure3"])
+    for bad, says in (("GoogLeNet", "matches none of the 16 planned runs"), ("k=(", "is not a regular expression")):
+        with pytest.raises(MKFError, match=re.escape(says)):
+            only(plan, bad)
