@@ -120,33 +120,45 @@ def reading(paired: pd.DataFrame) -> list[str]:
                 "one seed so far, no interval: no reading about generality is made yet." if v == "one pair" else
                 "the base does not clearly need its spatial filters here, so no reading about generality is made "
                 f"(smallest detectable cost ±{detectable(floor):.3f})."))
-        general = []
+        told: dict[tuple[str, str], list[int]] = {}  # (bank, above | below) -> the bank sizes where it is so
         for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith("A-centres k=")}):
             a_rand = rows.get(f"A-centres k={k} − random k={k}")
             if a_rand is None:
                 continue
             parts = [f"other-half (A) centres − random {_said(a_rand, bold=True)}"]
-            parts += [f"{label} {_said(rows[c])}" for c, label in (
+            parts += [f"{label} {_said(rows[c], bold=True)}" for c, label in (
                 (f"A-centres k={k} − B-centres k={k}", "against the same half's (B) centres"),
                 (f"master-key k={k} − random k={k}", "master key filters − random")) if c in rows]
             lines.append(f"- k = {k}: " + "; ".join(parts) + ".")
-            if verdict(a_rand) == "above" and needed:
-                general.append(k)
+            for bank in ("A-centres", "master-key"):
+                c = f"{bank} k={k} − random k={k}"
+                if c in rows and verdict(rows[c]) in ("above", "below"):
+                    told.setdefault((bank, verdict(rows[c])), []).append(k)
         for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
                            ("AnB", "random-frozen", "copied − random (all distinct)")):
             if f"{a} − {b}" in rows:
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
+        ks = lambda bank, v: ", ".join(map(str, told.get((bank, v), [])))  # noqa: E731
         if floor is not None and verdict(floor) == "one pair":
             verdict_line = "no reading yet: one seed, no intervals."
         elif not needed:
             verdict_line = "no reading: the identity floor is not below the base."
-        elif general:
-            verdict_line = (f"the other half's filters beat random ones at k = {', '.join(map(str, general))}: "
-                            "general filters, measured.")
         else:
-            verdict_line = ("no bank size tells the other half's filters from random ones: generality is not shown "
-                            "here (nor refuted).")
+            said = []
+            if ks("A-centres", "above"):
+                said.append(f"the other half's filters beat random ones at k = {ks('A-centres', 'above')}: "
+                            "general filters, measured")
+            if ks("master-key", "above"):
+                said.append(f"the master key filters (extracted from other trained DS-CNNs) beat random ones at k = "
+                            f"{ks('master-key', 'above')}: filters from other data carry over")
+            for bank, name in (("A-centres", "the other half's k-means centres"), ("master-key", "the master key filters")):
+                if ks(bank, "below"):
+                    said.append(f"{name} do worse than random ones at k = {ks(bank, 'below')}")
+            if not ks("A-centres", "above"):
+                said.append("no bank size tells the other half's filters above random ones: generality across the "
+                            "halves is not shown here")
+            verdict_line = "; ".join(said) + "."
         lines.append(f"- **Verdict, {arch}, {direction}:** {verdict_line}")
     return lines
 

@@ -44,7 +44,18 @@ def test_banks_that_tie_random_say_so_with_the_detectable_size():
     lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=4": [0.0, 0.01, -0.01],
                       "A-centres k=4": [0.01, 0.0, -0.01]})
     assert "cannot be told apart (smallest detectable difference ±" in lines[1]
-    assert "generality is not shown here" in lines[-1]
+    assert lines[-1].endswith("no bank size tells the other half's filters above random ones: generality across "
+                              "the halves is not shown here.")
+
+
+def test_the_verdict_names_master_key_gains_and_banks_worse_than_random():
+    lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=1": [-0.03, -0.02, -0.04],
+                      "A-centres k=1": [-0.08, -0.08, -0.09], "master-key k=1": [0.0, 0.01, -0.01]})
+    assert "master key filters − random +0.030 [" in lines[1] and "**above zero**" in lines[1]
+    assert lines[-1] == ("- **Verdict, C, man-made→natural:** the master key filters (extracted from other trained "
+                         "DS-CNNs) beat random ones at k = 1: filters from other data carry over; the other half's "
+                         "k-means centres do worse than random ones at k = 1; no bank size tells the other half's "
+                         "filters above random ones: generality across the halves is not shown here.")
 
 
 def test_summary_names_levers_banks_and_sizes():
