@@ -177,6 +177,40 @@ def lowdata_summary(table: pd.DataFrame) -> pd.DataFrame:
     return out.fillna({"rel_ratio_sd": 0.0})
 
 
+def convergence(curves: pd.DataFrame, by: list[str], tail: float = 0.25) -> pd.DataFrame:
+    """Whether runs still improved at the end: per group ``by`` (mean over seeds), the test top-1 at the last
+    evaluation and its gain over the evaluations in the last ``tail`` of the epochs (a base that converged
+    gains about nothing there), from ``curves`` (:func:`mkf_utils.study.curves`).
+
+    >>> c = pd.DataFrame({"per_class": 25, "seed": 0, "epoch": [10, 20, 30, 40], "top1": [0.2, 0.3, 0.36, 0.4]})
+    >>> convergence(c, ["per_class"]).round(3).to_dict("records")
+    [{'per_class': 25, 'epochs': 40, 'final_top1': 0.4, 'tail_gain': 0.04}]
+    """
+    def one(g: pd.DataFrame) -> pd.Series:
+        g = g.sort_values("epoch")
+        last = g.epoch.max()
+        start = g[g.epoch <= last - tail * last].top1  # up to the evaluation where the tail begins
+        ref = start.iloc[-1] if len(start) else g.top1.iloc[0]
+        return pd.Series({"epochs": last, "final_top1": g.top1.iloc[-1], "tail_gain": g.top1.iloc[-1] - ref})
+
+    per_seed = curves.groupby([*by, "seed"]).apply(one, include_groups=False).reset_index()
+    out = per_seed.groupby(by, as_index=False).agg(epochs=("epochs", "max"), final_top1=("final_top1", "mean"),
+                                                   tail_gain=("tail_gain", "mean"))
+    out["epochs"] = out.epochs.astype(int)
+    return out
+
+
+def convergence_reading(conv: pd.DataFrame, tail: float = 0.25) -> list[str]:
+    """Markdown lines from :func:`convergence` (grouped by architecture and images per class).
+
+    >>> convergence_reading(pd.DataFrame({"architecture": "a", "per_class": [25], "epochs": 120, "final_top1": 0.31,
+    ...                                   "tail_gain": 0.004}))
+    ['- a, 25 images per class: base top-1 0.310 after 120 epochs, +0.004 over the last 25% of them.']
+    """
+    return [f"- {r.architecture}, {r.per_class} images per class: base top-1 {r.final_top1:.3f} after {r.epochs} "
+            f"epochs, {r.tail_gain:+.3f} over the last {tail:.0%} of them." for r in conv.itertuples()]
+
+
 def lowdata_reading(paired: pd.DataFrame) -> list[str]:
     """Markdown lines: per architecture and target size, whether copied filters (all units) beat random ones and
     what the identity floor costs, each with its interval; then whether copied filters pull away from random ones

@@ -323,6 +323,16 @@ def lowdata_panel(summary: pd.DataFrame, title: str, subtitle: list[str] | None 
         title=alt.Title(title, subtitle=subtitle or []))
 
 
+def curves_panel(curves: pd.DataFrame, color: str, title: str) -> alt.FacetChart:
+    """Test top-1 against the epoch (mean over seeds), one line per value of ``color``, one facet per architecture:
+    runs' curves (:func:`mkf_utils.study.curves`)."""
+    return alt.Chart(curves).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(top1):Q", title="test top-1", scale=alt.Scale(zero=False)),
+        color=alt.Color(f"{color}:O", title=color.replace("_", " ")),
+        tooltip=["architecture", color, "epoch", alt.Tooltip("mean(top1):Q", format=".3f")]).properties(
+        width=260, height=220).facet(column=alt.Column("architecture:N", title=None)).properties(title=title)
+
+
 def retention_bars(areas: pd.DataFrame, order: list[str]) -> alt.FacetChart:
     """Figure 5's bars: each net's (and AlexNet's) relative top-1 at its deepest unit and area under its curve
     (:func:`mkf_utils.retention.retention_areas`), in ``order``."""

@@ -44,11 +44,12 @@ def largest_budget(table: pd.DataFrame, target: str) -> pd.DataFrame:
                  & (table.recipe == "default")]
 
 
-def curves(runs: pd.DataFrame, store: RunStore) -> pd.DataFrame:
-    """Per-epoch metrics of ``runs`` from the store, labelled with architecture, treatment and seed; epochs
-    without a test evaluation left out."""
-    return pd.concat([store.metrics(r.run_id).assign(architecture=r.architecture, treatment=r.treatment, seed=r.seed)
-                      for r in runs.itertuples()]).dropna(subset=["top1"])
+def curves(runs: pd.DataFrame, store: RunStore,
+           labels: tuple[str, ...] = ("architecture", "treatment", "seed")) -> pd.DataFrame:
+    """Per-epoch metrics of ``runs`` from the store, labelled with their columns ``labels``; epochs without a test
+    evaluation left out."""
+    return pd.concat([store.metrics(r["run_id"]).assign(**{c: r[c] for c in labels})
+                      for _, r in runs.iterrows()]).dropna(subset=["top1"])
 
 
 def reading(table: pd.DataFrame, target: str) -> list[str]:

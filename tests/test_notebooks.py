@@ -103,6 +103,11 @@ def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store_dir)
     assert set(low.per_class) == {8, 12} and "source" not in set(low.treatment)
     assert set(low[low.treatment == "identity"].architecture) == {"ConvNeXt-atto"}
     assert (low[low.treatment == "base"].rel_ratio == 1).all()
+    curves = pd.read_csv(out / "controls_lowdata_curves.csv")  # each base's evaluations, from its metrics.csv
+    bases = low[low.treatment == "base"]
+    last = curves.groupby(["architecture", "per_class", "seed"]).epoch.max()
+    assert last.to_dict() == bases.set_index(["architecture", "per_class", "seed"]).epochs.to_dict()
+    assert any(line.startswith("- ConvNeXt-atto, 8 images per class: base top-1 ") for line in readings[1].splitlines())
 
 
 def test_figure3_chart_shows_the_table(figure3):
