@@ -16,7 +16,7 @@ REPO = Path(__file__).parents[1]
 
 
 def test_the_gpu_script_trains_for_its_minutes_and_packs_what_it_wrote(tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path / "out"), "STORE": str(tmp_path / "store"), "MINUTES": "0.2",
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "STORE": str(tmp_path / "store"), "MINUTES": "0.05",
            "HARD": "120", "SMOKE": "0", "PY": sys.executable, "OMP_NUM_THREADS": "1",
            "BENCH_ARGS": "--device cpu --steps 3 --batch 8 --models resnet18 --image-size 32"}
     run = subprocess.run(["bash", "scripts/device_evidence.sh", "smoke", "figure3"], cwd=REPO, env=env,

@@ -38,16 +38,18 @@ def test_mistakes_are_one_line_errors(overrides, message):
 
 
 @pytest.mark.integration
-def test_cli_check_and_unknown_profile(tmp_path):
+def test_cli_check_and_unknown_profile(tmp_path, capsys):
+    from mkf_utils.cli import main
+
     bad = tmp_path / "bad.yaml"
     bad.write_text((PROFILES / "smoke.yaml").read_text().replace("batch_size:", "batchsize:"))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mkf_utils.cli", "profile", *a], capture_output=True,
-                                    text=True)
-    out = run(str(bad))
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "batchsize" in out.stderr
-    out = run("evidense")
-    assert out.returncode == 2 and "use one of:" in out.stderr and "evidence" in out.stderr
-    assert run("smoke").stdout.startswith("profile smoke: figure3 ")
+    assert main(["profile", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "batchsize" in err
+    assert main(["profile", "evidense"]) == 2
+    err = capsys.readouterr().err
+    assert "use one of:" in err and "evidence" in err
+    assert main(["profile", "smoke"]) == 0 and capsys.readouterr().out.startswith("profile smoke: figure3 ")
 
 
 def test_an_architecture_is_defined_once_and_sections_share_its_runs():

@@ -153,14 +153,17 @@ def test_cli_errors_are_one_line(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-def test_cli_units_and_splits():
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mkf_utils.cli", *a], capture_output=True, text=True)
-    units = run("units", "convnext_atto", "--kind", "depthwise").stdout.split()
+def test_cli_units_and_splits(capsys):
+    from mkf_utils.cli import main
+
+    assert main(["units", "convnext_atto", "--kind", "depthwise"]) == 0
+    units = capsys.readouterr().out.split()
     assert len(units) == 12 and units[0] == "stages.0.blocks.0.conv_dw"
-    lines = run("splits", "show", "imagenet-manmade").stdout.splitlines()
+    assert main(["splits", "show", "imagenet-manmade"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 551 and lines[0] == "0\tn02666196\tabacus"
-    out = run("units", "convnext_atto", "--kind", "spatial")
-    assert out.returncode == 2 and "unknown unit kind" in out.stderr
+    assert main(["units", "convnext_atto", "--kind", "spatial"]) == 2
+    assert "unknown unit kind" in capsys.readouterr().err
 
 
 def test_collect_skips_runs_it_cannot_read(tmp_path):
@@ -228,14 +231,24 @@ def test_imagefolder_run_end_to_end(tmp_path):
     (["optim.sched=linear"], "optim.sched='linear'"),
     (["transfer.n=2", "transfer.mode=bank-freeze", "transfer.bank=centres"], "transfer.bank=centres reads a source"),
 ])
-def test_bad_configs_are_one_line_errors_and_leave_no_folder(tmp_path, overrides, message):
+def test_bad_configs_are_one_line_errors_and_leave_no_folder(tmp_path, capsys, overrides, message):
+    from mkf_utils.cli import main
+
+    repo = Path(__file__).parents[1]
+    assert main(["train", str(repo / "configs/quick.yaml"), "--store", str(tmp_path), "--set", *TINY_CLI,
+                 *overrides]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Fix:" in err
+    assert re.search(message, err), err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_bad_config_ends_the_process_with_one_line_and_status_2(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mkf_utils.cli", "train", "configs/quick.yaml", "--store",
-                          str(tmp_path), "--set", *TINY_CLI, *overrides], capture_output=True, text=True,
+                          str(tmp_path), "--set", *TINY_CLI, "optim.opt=nosuchopt"], capture_output=True, text=True,
                          cwd=Path(__file__).parents[1])
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
-    assert len(out.stderr.strip().splitlines()) == 1 and "Fix:" in out.stderr
-    assert re.search(message, out.stderr), out.stderr
-    assert not any(tmp_path.iterdir())
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()] and "Fix:" in out.stderr
 
 
 def test_corrupt_result_is_a_clear_error_and_skipped_by_collect(tmp_path):
