@@ -90,7 +90,8 @@ def _said(row: pd.Series, bold: bool = False) -> str:
 
 def reading(paired: pd.DataFrame) -> list[str]:
     """Markdown lines, per architecture and direction: whether the filters are needed (identity floor), then per
-    bank size whether the other half's filters beat random ones and come close to the same half's, then what a
+    bank size whether the other half's filters beat random ones and come close to the same half's (and whether
+    the same half's beat random ones at all: else the comparison cannot show generality), then what a
     copied filter's channel and shape carry; each with its interval and the smallest effect it could detect.
 
     >>> p = pd.DataFrame({"architecture": "a", "direction": "A→B", "comparison": ["identity − base",
@@ -120,26 +121,29 @@ def reading(paired: pd.DataFrame) -> list[str]:
                 "one seed so far, no interval: no reading about generality is made yet." if v == "one pair" else
                 "the base does not clearly need its spatial filters here, so no reading about generality is made "
                 f"(smallest detectable cost ±{detectable(floor):.3f})."))
-        told: dict[tuple[str, str], list[int]] = {}  # (bank, above | below) -> the bank sizes where it is so
+        told: dict[tuple[str, str], list[int]] = {}  # (comparison's bank, above | below) -> the bank sizes
         for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith("A-centres k=")}):
             a_rand = rows.get(f"A-centres k={k} − random k={k}")
             if a_rand is None:
                 continue
-            parts = [f"other-half (A) centres − random {_said(a_rand, bold=True)}"]
-            parts += [f"{label} {_said(rows[c], bold=True)}" for c, label in (
-                (f"A-centres k={k} − B-centres k={k}", "against the same half's (B) centres"),
-                (f"master-key k={k} − random k={k}", "master key filters − random")) if c in rows]
-            lines.append(f"- k = {k}: " + "; ".join(parts) + ".")
-            for bank in ("A-centres", "master-key"):
-                c = f"{bank} k={k} − random k={k}"
-                if c in rows and verdict(rows[c]) in ("above", "below"):
-                    told.setdefault((bank, verdict(rows[c])), []).append(k)
+            compared = {"A-centres": a_rand, **{bank: rows[c] for bank, c in (
+                ("B-centres", f"B-centres k={k} − random k={k}"), ("A-B", f"A-centres k={k} − B-centres k={k}"),
+                ("master-key", f"master-key k={k} − random k={k}")) if c in rows}}
+            lines.append(f"- k = {k}: " + "; ".join(f"{label} {_said(compared[bank], bold=True)}" for bank, label in (
+                ("A-centres", "other-half (A) centres − random"), ("B-centres", "same-half (B) centres − random"),
+                ("A-B", "against the same half's (B) centres"), ("master-key", "master key filters − random"))
+                if bank in compared)
+                + ".")
+            for bank, row in compared.items():
+                if verdict(row) in ("above", "below"):
+                    told.setdefault((bank, verdict(row)), []).append(k)
         for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
                            ("AnB", "random-frozen", "copied − random (all distinct)")):
             if f"{a} − {b}" in rows:
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
         ks = lambda bank, v: ", ".join(map(str, told.get((bank, v), [])))  # noqa: E731
+        selffer = any(c.startswith("B-centres k=") and "random" in c for c in rows)
         if floor is not None and verdict(floor) == "one pair":
             verdict_line = "no reading yet: one seed, no intervals."
         elif not needed:
@@ -152,12 +156,18 @@ def reading(paired: pd.DataFrame) -> list[str]:
             if ks("master-key", "above"):
                 said.append(f"the master key filters (extracted from other trained DS-CNNs) beat random ones at k = "
                             f"{ks('master-key', 'above')}: filters from other data carry over")
-            for bank, name in (("A-centres", "the other half's k-means centres"), ("master-key", "the master key filters")):
+            for bank, name in (("A-centres", "the other half's k-means centres"),
+                               ("B-centres", "the same half's k-means centres"), ("master-key", "the master key filters")):
                 if ks(bank, "below"):
                     said.append(f"{name} do worse than random ones at k = {ks(bank, 'below')}")
+            if ks("A-B", "below"):
+                said.append(f"the other half's centres do worse than the same half's at k = {ks('A-B', 'below')}: "
+                            "a sign of specificity")
             if not ks("A-centres", "above"):
                 said.append("no bank size tells the other half's filters above random ones: generality across the "
-                            "halves is not shown here")
+                            "halves is not shown here" + ("" if ks("B-centres", "above") or not selffer else
+                                                          " (nor could it be: the same half's centres, the selffer, "
+                                                          "beat random ones at no bank size either)"))
             verdict_line = "; ".join(said) + "."
         lines.append(f"- **Verdict, {arch}, {direction}:** {verdict_line}")
     return lines

@@ -72,3 +72,14 @@ def test_one_seed_reads_as_not_yet():
     lines = controls.reading(paired_differences(t, controls.comparisons(t.treatment)))
     assert "one seed so far, no interval: no reading about generality is made yet." in lines[0]
     assert lines[-1].endswith("no reading yet: one seed, no intervals.")
+
+
+def test_a_selffer_bank_no_better_than_random_says_the_comparison_cannot_show_generality():
+    lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=4": [0.0, 0.01, -0.01],
+                      "A-centres k=4": [-0.04, -0.03, -0.05], "B-centres k=4": [0.0, 0.02, -0.01]})
+    assert "same-half (B) centres − random" in lines[1] and "against the same half's (B) centres -0.0" in lines[1]
+    assert lines[-1].endswith("the other half's k-means centres do worse than random ones at k = 4; the other half's "
+                              "centres do worse than the same half's at k = 4: a sign of specificity; no bank size "
+                              "tells the other half's filters above random ones: generality across the halves is not "
+                              "shown here (nor could it be: the same half's centres, the selffer, beat random ones "
+                              "at no bank size either).")
