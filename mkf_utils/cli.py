@@ -147,7 +147,8 @@ def _plan(args: argparse.Namespace) -> None:
     from .config import run_id
     from .executor import available_cores
     from .experiments import estimate_minutes, run_plan
-    from .profiles import describe, load_profile, only, training_order
+    from .plans import describe
+    from .profiles import load_profile, only, training_order
     from .runs import RunStore
 
     P = load_profile(args.profile)

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from .config import run_id
 from .errors import MKFError
 from .executor import run_parallel
-from .plans import BUDGET_KEYS, Planned
+from .plans import BUDGET_KEYS, Planned, describe
 from .runs import RunStore
 
 
@@ -101,9 +101,7 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
 
     def report(i: int, result: dict, trained: bool) -> None:
         if log is not None:
-            lab = plan[i].labels
-            log(f"[{i + 1}/{len(plan)}] {lab['architecture']} {lab['treatment']} {lab['direction']} n={lab['n']} "
-                f"seed={lab['seed']}: top-1 {result['top1']:.3f} "
+            log(f"[{i + 1}/{len(plan)}] {describe(plan[i])}: top-1 {result['top1']:.3f} "
                 f"({f'trained, {time.perf_counter() - tic:.0f} s since start' if trained else 'found'})")
 
     configs = [p.config for p in plan]

@@ -45,6 +45,17 @@ class Planned:
     config: DictConfig
 
 
+def describe(p: Planned) -> str:
+    """A planned run in one line, as `mkf plan --list` prints it and ``--only`` matches it.
+
+    >>> describe(Planned({"architecture": "a", "treatment": "AnB", "direction": "A→B", "n": 2, "seed": 0}, None))
+    'a AnB A→B n=2 seed=0'
+    """
+    lab = p.labels
+    size = f" {lab['per_class']}/class" if lab.get("per_class") is not None else ""
+    return f"{lab['architecture']} {lab['treatment']} {lab['direction']}{size} n={lab['n']} seed={lab['seed']}"
+
+
 @functools.lru_cache(maxsize=64)
 def _units(model_name: str, stem_stride: int | None) -> tuple[dict[str, int], frozenset[tuple[int, ...]]]:
     """Model ``model_name``'s unit count per kind and its depthwise kernel sizes, from one model built once, on the

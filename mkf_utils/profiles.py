@@ -29,7 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, run_id
 from .errors import MKFError
-from .plans import Planned, ab_plan, budget_plan, matrix_plan
+from .plans import Planned, ab_plan, budget_plan, describe, matrix_plan
 from .provenance import REPO
 from .treatments import treatment_spec
 
@@ -228,17 +228,6 @@ def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:
                 partial = 0 < p.labels["n"] < p.labels["n_units"]
                 plan.append((partial, k if partial else 0, p.labels["seed"], p))
     return [p for *_, p in sorted(plan, key=lambda t: t[:3])]
-
-
-def describe(p: Planned) -> str:
-    """A planned run in one line, as `mkf plan --list` prints it and ``--only`` matches it.
-
-    >>> describe(training_order(load_profile("smoke"), ["figure3"])[2])
-    'ResNet-18 AnB natural→man-made n=17 seed=0'
-    """
-    lab = p.labels
-    size = f" {lab['per_class']}/class" if lab.get("per_class") is not None else ""
-    return f"{lab['architecture']} {lab['treatment']} {lab['direction']}{size} n={lab['n']} seed={lab['seed']}"
 
 
 def only(plan: list[Planned], pattern: str) -> list[Planned]:
