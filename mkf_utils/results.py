@@ -80,6 +80,17 @@ def _size_order(folder: Path, name: str) -> list[str]:
     return [] if sizes is None else list(sizes[sizes.source].sort_values("images").dataset)
 
 
+def _lowdata_lines(folder: Path, name: str) -> list[str]:
+    """The controls' little-target-data part, where its tables are: its figure, its reading and whether each size's
+    bases converged (:func:`mkf_utils.controls.convergence` of their curves)."""
+    low, curves = _csv(folder, f"{name}_lowdata_paired"), _csv(folder, f"{name}_lowdata_curves")
+    lines = ["", f"![Little target data]({name}_lowdata.png)", ""] if (folder / f"{name}_lowdata.png").exists() else []
+    lines += controls.lowdata_reading(low) if low is not None else []
+    if curves is not None:
+        lines += controls.convergence_reading(controls.convergence(curves, ["architecture", "per_class"]))
+    return lines
+
+
 def _figure_lines(folder: Path, name: str) -> list[str]:
     """The reading of figure ``name`` from the tables in ``folder`` (none for the galleries and the set-up)."""
     table, paired = _csv(folder, name), _csv(folder, f"{name}_paired")
@@ -91,8 +102,7 @@ def _figure_lines(folder: Path, name: str) -> list[str]:
         "generality": lambda: generality.reading(table, _csv(folder, f"{name}_master_key"),
                                                  _csv(folder, f"{name}_layer_scale"),
                                                  _csv(folder, f"{name}_masterkey_paired")),
-        "controls": lambda: controls.reading(paired) + (controls.lowdata_reading(low) if (
-            low := _csv(folder, f"{name}_lowdata_paired")) is not None else []),
+        "controls": lambda: controls.reading(paired) + _lowdata_lines(folder, name),
         "crossdataset": lambda: tables.reading(paired),
         "sourcesize": lambda: tables.size_reading(paired, "AnB", _size_order(folder, name)) + tables.reading(paired),
         "crossarch": lambda: tables.reading(paired),
