@@ -22,6 +22,8 @@ from .stats import interval_text, verdict
 from .treatments import BANK_TREATMENT
 
 BANK_ORDER = ["random", "master-key", "A-centres", "B-centres"]  # the order banks are drawn and read in
+BANK_LABELS = [("A-centres", "other-half (A) centres − random"), ("B-centres", "same-half (B) centres − random"),
+               ("A-B", "against the same half's (B) centres"), ("master-key", "master key filters − random")]
 
 
 def lever(treatment: str) -> tuple[str, str, int | None]:
@@ -129,11 +131,8 @@ def reading(paired: pd.DataFrame) -> list[str]:
             compared = {"A-centres": a_rand, **{bank: rows[c] for bank, c in (
                 ("B-centres", f"B-centres k={k} − random k={k}"), ("A-B", f"A-centres k={k} − B-centres k={k}"),
                 ("master-key", f"master-key k={k} − random k={k}")) if c in rows}}
-            lines.append(f"- k = {k}: " + "; ".join(f"{label} {_said(compared[bank], bold=True)}" for bank, label in (
-                ("A-centres", "other-half (A) centres − random"), ("B-centres", "same-half (B) centres − random"),
-                ("A-B", "against the same half's (B) centres"), ("master-key", "master key filters − random"))
-                if bank in compared)
-                + ".")
+            parts = [f"{label} {_said(compared[bank], bold=True)}" for bank, label in BANK_LABELS if bank in compared]
+            lines.append(f"- k = {k}: " + "; ".join(parts) + ".")
             for bank, row in compared.items():
                 if verdict(row) in ("above", "below"):
                     told.setdefault((bank, verdict(row)), []).append(k)
