@@ -20,6 +20,7 @@ mkf_utils.errors.MKFError: malformed profile smoke: Key 'treatment' not in 'Sect
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -239,8 +240,6 @@ def only(plan: list[Planned], pattern: str) -> list[Planned]:
     >>> [describe(p) for p in only(plan, "ConvNeXt.*AnB man-made")]  # doctest: +NORMALIZE_WHITESPACE
     ['ConvNeXt-atto base man-made n=0 seed=0', 'ConvNeXt-atto AnB man-made→natural n=12 seed=0']
     """
-    import re
-
     try:
         rx = re.compile(pattern)
     except re.error as e:
