@@ -3,8 +3,9 @@
 Each function turns one depthwise unit's weight (``C x 1 x k x k``) into the weight a control freezes:
 
 - :func:`make_bank` builds a bank of ``k`` distinct filters from a named source (:data:`BANKS`): the master key
-  filters, random filters drawn from the net's own init, the centre tap alone (identity), or k-means centres of
-  a trained net's depthwise filters;
+  filters, random filters drawn from the net's own init, the centre tap alone (identity), k-means centres of
+  a trained net's depthwise filters, or the trained filters nearest those centres (exemplars: real filters, not
+  means that blur them);
 - :func:`cycle_bank` gives channel ``c`` the bank's filter ``c mod k``, scaled so that the unit keeps the standard
   deviation of its fresh init; :func:`fit_bank` gives each channel the bank's best fit ``a * f_k + b`` of a
   source filter;
@@ -26,7 +27,8 @@ import torch
 from .errors import MKFError
 from .filters import best_fit, kmeans, master_key_filters, sample, sign_normalise
 
-BANKS = ("master-key", "random", "identity", "centres")
+BANKS = ("master-key", "random", "identity", "centres", "exemplars")
+FROM_SOURCE = ("centres", "exemplars")  # banks built from a trained source net's filters
 
 
 def make_bank(name: str, k: int, init: torch.Tensor | None = None, source: torch.Tensor | None = None,
@@ -36,21 +38,27 @@ def make_bank(name: str, k: int, init: torch.Tensor | None = None, source: torch
     Args:
         name: ``master-key`` (the first ``k`` of the 8 master key filters), ``random`` (``k`` filters sampled with
             ``seed`` from ``init``, the target net's own freshly initialised depthwise filters), ``identity`` (the
-            centre tap alone; ``k`` must be 1) or ``centres`` (the ``k`` spherical k-means centres, ``seed`` fixing
-            the start, of ``source``'s sign-normalised filters: a trained net's depthwise filters).
+            centre tap alone; ``k`` must be 1), ``centres`` (the ``k`` spherical k-means centres, ``seed`` fixing
+            the start, of ``source``'s sign-normalised filters: a trained net's depthwise filters) or ``exemplars``
+            (for each of those centres, the sign-normalised source filter most like it).
         k: the bank's size.
         init, source: filters (``N x h x w``) of the target's init and of the source net, pooled over its units.
 
     >>> make_bank("identity", 1, init=torch.zeros(3, 3, 3))[0].tolist()
     [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    >>> src = torch.randn(50, 3, 3, generator=torch.Generator().manual_seed(0))
+    >>> ex = make_bank("exemplars", 4, source=src)
+    >>> bool(((ex.flatten(1) @ sign_normalise(src).flatten(1).T) > 1 - 1e-6).any(1).all())  # each is a source filter
+    True
     """
     if name not in BANKS:
         raise MKFError(f"unknown transfer.bank '{name}'", f"use one of: {', '.join(BANKS)}")
-    pool = {"master-key": master_key_filters(), "random": init, "identity": init, "centres": source}[name]
+    pool = {"master-key": master_key_filters(), "random": init, "identity": init, "centres": source,
+            "exemplars": source}[name]
     if pool is None:
-        need = "a source run (transfer.source)" if name == "centres" else "the target's init filters"
+        need = "a source run (transfer.source)" if name in FROM_SOURCE else "the target's init filters"
         raise MKFError(f"transfer.bank={name} needs {need}", "set transfer.source to a finished run's id"
-                       if name == "centres" else "pass init= (apply_transfer does)")
+                       if name in FROM_SOURCE else "pass init= (apply_transfer does)")
     limit = 1 if name == "identity" else len(pool)
     if not 1 <= k <= limit:
         raise MKFError(f"transfer.bank_size={k} is out of range for the {name} bank", f"choose 1..{limit}")
@@ -64,7 +72,10 @@ def make_bank(name: str, k: int, init: torch.Tensor | None = None, source: torch
         delta[0, h // 2, w // 2] = 1.0
         return delta
     flat = sign_normalise(pool).reshape(len(pool), -1)
-    return kmeans(flat, k, seed).view(k, *pool.shape[-2:])
+    centres = kmeans(flat, k, seed)
+    if name == "exemplars":
+        centres = flat[(flat @ centres.T).argmax(0)]
+    return centres.view(k, *pool.shape[-2:])
 
 
 def _check_shape(weight: torch.Tensor, bank: torch.Tensor) -> None:

@@ -81,7 +81,7 @@ class TransferConfig:
     mode: str = "copy-freeze"
     bias: str = "freeze"
     norm: str = "train"
-    bank: str = "master-key"  # transfer.mode=bank-freeze: master-key, random, identity, centres (mkf_utils.banks)
+    bank: str = "master-key"  # transfer.mode=bank-freeze: master-key, random, identity, centres, exemplars (mkf_utils.banks)
     bank_size: int = 8  # how many distinct filters the bank holds
     assign: str = "auto"  # which channel gets which bank filter: cycle, fit (a source's best fit) or auto
     channels: str = "cycle"  # a source of another architecture: its channels cycled or sampled (mkf_utils.crossarch)

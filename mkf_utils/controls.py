@@ -21,9 +21,8 @@ import pandas as pd
 from .stats import interval_text, verdict
 from .treatments import BANK_TREATMENT
 
-BANK_ORDER = ["random", "master-key", "A-centres", "B-centres"]  # the order banks are drawn and read in
-BANK_LABELS = [("A-centres", "other-half (A) centres − random"), ("B-centres", "same-half (B) centres − random"),
-               ("A-B", "against the same half's (B) centres"), ("master-key", "master key filters − random")]
+BANK_ORDER = ["random", "master-key", "A-centres", "B-centres", "A-exemplars", "B-exemplars"]  # drawn and read so
+FROM_HALVES = ("centres", "exemplars")  # banks built from a base's filters: A-<kind> (other half), B-<kind> (same)
 
 
 def lever(treatment: str) -> tuple[str, str, int | None]:
@@ -52,6 +51,8 @@ def comparisons(treatments: list[str] | pd.Series) -> list[tuple[str, str]]:
     for k in ks:
         wanted += [(f"{b} k={k}", f"random k={k}") for b in ("master-key", "A-centres", "B-centres")]
         wanted.append((f"A-centres k={k}", f"B-centres k={k}"))
+        wanted += [(f"{b} k={k}", f"random k={k}") for b in ("A-exemplars", "B-exemplars")]
+        wanted.append((f"A-exemplars k={k}", f"B-exemplars k={k}"))
     wanted += [("permuted AnB", "AnB"), ("permuted AnB", "random-frozen"), ("radial random", "random-frozen"),
                ("AnB", "radial random")]
     return [(a, b) for a, b in wanted if a in have and b in have]
@@ -123,51 +124,60 @@ def reading(paired: pd.DataFrame) -> list[str]:
                 "one seed so far, no interval: no reading about generality is made yet." if v == "one pair" else
                 "the base does not clearly need its spatial filters here, so no reading about generality is made "
                 f"(smallest detectable cost ±{detectable(floor):.3f})."))
-        told: dict[tuple[str, str], list[int]] = {}  # (comparison's bank, above | below) -> the bank sizes
-        for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith("A-centres k=")}):
-            a_rand = rows.get(f"A-centres k={k} − random k={k}")
-            if a_rand is None:
-                continue
-            compared = {"A-centres": a_rand, **{bank: rows[c] for bank, c in (
-                ("B-centres", f"B-centres k={k} − random k={k}"), ("A-B", f"A-centres k={k} − B-centres k={k}"),
-                ("master-key", f"master-key k={k} − random k={k}")) if c in rows}}
-            parts = [f"{label} {_said(compared[bank], bold=True)}" for bank, label in BANK_LABELS if bank in compared]
-            lines.append(f"- k = {k}: " + "; ".join(parts) + ".")
-            for bank, row in compared.items():
+        told: dict[tuple[str, str], list[int]] = {}  # (comparison, above | below) -> the bank sizes where it is so
+        kinds = [kind for kind in FROM_HALVES if any(c.startswith(f"A-{kind} k=") for c in rows)]
+        for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith(("A-centres k=", "A-exemplars k="))}):
+            compared = {}  # short name -> (label, paired row)
+            for kind in kinds:
+                for short, c, label in ((f"A-{kind}", f"A-{kind} k={k} − random k={k}", f"other-half (A) {kind} − random"),
+                                        (f"B-{kind}", f"B-{kind} k={k} − random k={k}", f"same-half (B) {kind} − random"),
+                                        (f"A-B {kind}", f"A-{kind} k={k} − B-{kind} k={k}",
+                                         f"against the same half's (B) {kind}")):
+                    if c in rows:
+                        compared[short] = label, rows[c]
+            if f"master-key k={k} − random k={k}" in rows:
+                compared["master-key"] = "master key filters − random", rows[f"master-key k={k} − random k={k}"]
+            lines.append(f"- k = {k}: " + "; ".join(f"{label} {_said(row, bold=True)}" for label, row in compared.values())
+                         + ".")
+            for short, (_, row) in compared.items():
                 if verdict(row) in ("above", "below"):
-                    told.setdefault((bank, verdict(row)), []).append(k)
+                    told.setdefault((short, verdict(row)), []).append(k)
         for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
                            ("AnB", "random-frozen", "copied − random (all distinct)")):
             if f"{a} − {b}" in rows:
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
-        ks = lambda bank, v: ", ".join(map(str, told.get((bank, v), [])))  # noqa: E731
-        selffer = any(c.startswith("B-centres k=") and "random" in c for c in rows)
+        ks = lambda short, v: ", ".join(map(str, told.get((short, v), [])))  # noqa: E731
         if floor is not None and verdict(floor) == "one pair":
             verdict_line = "no reading yet: one seed, no intervals."
         elif not needed:
             verdict_line = "no reading: the identity floor is not below the base."
         else:
             said = []
-            if ks("A-centres", "above"):
-                said.append(f"the other half's filters beat random ones at k = {ks('A-centres', 'above')}: "
-                            "general filters, measured")
+            for kind in kinds:
+                if ks(f"A-{kind}", "above"):
+                    said.append(f"the other half's {'filters' if kind == 'centres' else 'exemplar filters'} beat random "
+                                f"ones at k = {ks(f'A-{kind}', 'above')}: general filters, measured")
             if ks("master-key", "above"):
                 said.append(f"the master key filters (extracted from other trained DS-CNNs) beat random ones at k = "
                             f"{ks('master-key', 'above')}: filters from other data carry over")
-            for bank, name in (("A-centres", "the other half's k-means centres"),
-                               ("B-centres", "the same half's k-means centres"), ("master-key", "the master key filters")):
-                if ks(bank, "below"):
-                    said.append(f"{name} do worse than random ones at k = {ks(bank, 'below')}")
-            if ks("A-B", "below"):
-                said.append(f"the other half's centres do worse than the same half's at k = {ks('A-B', 'below')}: "
-                            "a sign of specificity")
-            if not ks("A-centres", "above"):
+            names = [(f"{h}-{kind}", f"the {half} half's {'k-means centres' if kind == 'centres' else kind}")
+                     for kind in kinds for h, half in (("A", "other"), ("B", "same"))]
+            for short, name in names + [("master-key", "the master key filters")]:
+                if ks(short, "below"):
+                    said.append(f"{name} do worse than random ones at k = {ks(short, 'below')}")
+            for kind in kinds:
+                if ks(f"A-B {kind}", "below"):
+                    said.append(f"the other half's {kind} do worse than the same half's at k = "
+                                f"{ks(f'A-B {kind}', 'below')}: a sign of specificity")
+            if kinds and not any(ks(f"A-{kind}", "above") for kind in kinds):
+                selffers = [kind for kind in kinds if any(c.startswith(f"B-{kind} k=") and "random" in c for c in rows)]
                 said.append("no bank size tells the other half's filters above random ones: generality across the "
-                            "halves is not shown here" + ("" if ks("B-centres", "above") or not selffer else
-                                                          " (nor could it be: the same half's centres, the selffer, "
-                                                          "beat random ones at no bank size either)"))
-            verdict_line = "; ".join(said) + "."
+                            "halves is not shown here" + (
+                                f" (nor could it be: the same half's {' or '.join(selffers)}, the selffer, beat random "
+                                "ones at no bank size either)" if selffers and not any(
+                                    ks(f"B-{kind}", "above") for kind in selffers) else ""))
+            verdict_line = "; ".join(said) + "." if said else "no bank of few filters recorded yet."
         lines.append(f"- **Verdict, {arch}, {direction}:** {verdict_line}")
     return lines
 

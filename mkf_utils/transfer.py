@@ -8,7 +8,8 @@ Modes (Yosinski et al. 2014's treatments; A = source data, B = target data):
   "the filters barely matter at this scale".
 - ``bank-freeze``: depthwise units frozen to a bank of ``bank_size`` distinct filters (:mod:`mkf_utils.banks`):
   ``bank`` names it (``master-key``: the master key filters; ``random``: filters of the net's own init;
-  ``identity``: the centre tap; ``centres``: k-means centres of the source's depthwise filters). ``assign`` says
+  ``identity``: the centre tap; ``centres``: k-means centres of the source's depthwise filters; ``exemplars``:
+  the source's filters nearest those centres). ``assign`` says
   which channel gets which: ``cycle`` (channel ``c`` gets filter ``c mod k``, the unit scaled to the standard
   deviation of its fresh init), ``fit`` (each channel the bank's best fit ``a * f_k + b`` of the source's filter)
   or ``auto`` (``fit`` for the master key bank with a source, else ``cycle``). Biases stay at their init.
@@ -44,7 +45,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from .banks import BANKS, cycle_bank, fit_bank, make_bank, radial_random
+from .banks import BANKS, FROM_SOURCE, cycle_bank, fit_bank, make_bank, radial_random
 from .errors import MKFError
 from .units import Call, following_norms, trace, transfer_units
 
@@ -157,7 +158,7 @@ def _frozen_weights(target: dict[str, torch.Tensor], source: dict[str, torch.Ten
     if mode == "bank-freeze":
         pool = lambda units: torch.cat([w.reshape(-1, *w.shape[-2:]) for w in units])  # noqa: E731
         init = pool([target[f"{u}.weight"].detach().float() for u in all_units])
-        filters = make_bank(bank, bank_size, init, pool([src(u) for u in all_units]) if bank == "centres" else None,
+        filters = make_bank(bank, bank_size, init, pool([src(u) for u in all_units]) if bank in FROM_SOURCE else None,
                             seed)
         fit = assign == "fit" or (assign == "auto" and bank == "master-key" and source is not None)
         for u in chosen:

@@ -26,10 +26,11 @@ TREATMENTS = {  # name -> (transfer fields, where the source comes from: the oth
     "radial random": ({"mode": "radial-freeze"}, "other"),  # Gaussian filters with base A's energy per ring
 }
 # "<bank> k=<k>": every depthwise channel frozen to one of k filters, cycled: the first k master key filters, k of
-# the net's own init filters, or k-means centres of the other half's (A) or the same half's (B) base's filters
-BANK_TREATMENT = re.compile(r"(master-key|random|A-centres|B-centres) k=([1-9][0-9]*)")
+# the net's own init filters, k-means centres of the other half's (A) or the same half's (B) base's filters, or
+# that base's filters nearest those centres (exemplars)
+BANK_TREATMENT = re.compile(r"(master-key|random|[AB]-centres|[AB]-exemplars) k=([1-9][0-9]*)")
 _BANK = {"master-key": ("master-key", None), "random": ("random", None), "A-centres": ("centres", "other"),
-         "B-centres": ("centres", "self")}
+         "B-centres": ("centres", "self"), "A-exemplars": ("exemplars", "other"), "B-exemplars": ("exemplars", "self")}
 
 
 def treatment_spec(name: str) -> tuple[dict, str | None]:

@@ -10,7 +10,7 @@ from mkf_utils.banks import cycle_bank, make_bank, radial_profile, radial_random
 from mkf_utils.config import load_config
 from mkf_utils.errors import MKFError
 from mkf_utils.treatments import treatment_spec
-from mkf_utils.filters import master_key_filters, unit_filters
+from mkf_utils.filters import master_key_filters, sign_normalise, unit_filters
 from mkf_utils.models import create_model
 from mkf_utils.transfer import apply_transfer, source_need
 
@@ -41,6 +41,18 @@ def test_centres_of_a_two_filter_source_are_those_filters():
     assert any(_same_up_to_sign_and_scale(c, b) for c in centres)
 
 
+def test_exemplars_are_real_source_filters_nearest_the_centres():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 5, 5, generator=g)
+    source = torch.cat([a + 0.1 * torch.randn(30, 5, 5, generator=g), -b + 0.1 * torch.randn(30, 5, 5, generator=g)])
+    exemplars = make_bank("exemplars", 2, source=source)
+    normed = sign_normalise(source).flatten(1)
+    for e, c in zip(exemplars.flatten(1), make_bank("centres", 2, source=source).flatten(1)):
+        i = int((normed @ c).argmax())
+        assert torch.equal(e, normed[i])  # the source filter most like its centre, not the centre itself
+        assert not torch.allclose(e, c, atol=1e-3)
+
+
 def test_named_banks_and_their_limits():
     init = torch.randn(40, 7, 7, generator=torch.Generator().manual_seed(0))
     assert torch.equal(make_bank("master-key", 3), master_key_filters()[:3])
@@ -67,7 +79,7 @@ def test_radial_random_has_the_reference_profile_and_not_its_filters():
     assert not torch.allclose(drawn, ref)
 
 
-@pytest.mark.parametrize("bank,k", [("centres", 2), ("random", 1), ("identity", 1), ("master-key", 4)])
+@pytest.mark.parametrize("bank,k", [("centres", 2), ("exemplars", 3), ("random", 1), ("identity", 1), ("master-key", 4)])
 def test_a_frozen_bank_stays_bit_identical_through_training(bank, k):
     torch.manual_seed(2)
     model = create_model("convnext_atto", 6, stem_stride=2)

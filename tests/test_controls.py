@@ -83,3 +83,14 @@ def test_a_selffer_bank_no_better_than_random_says_the_comparison_cannot_show_ge
                               "tells the other half's filters above random ones: generality across the halves is not "
                               "shown here (nor could it be: the same half's centres, the selffer, beat random ones "
                               "at no bank size either).")
+
+
+def test_exemplar_banks_are_read_beside_the_centres():
+    t = {"identity": [-0.06, -0.05, -0.07], "random k=4": [0.0, 0.01, -0.01], "A-centres k=4": [-0.04, -0.03, -0.05],
+         "B-centres k=4": [0.0, 0.02, -0.01], "A-exemplars k=4": [0.03, 0.04, 0.02], "B-exemplars k=4": [0.03, 0.05, 0.03]}
+    assert ("A-exemplars k=4", "B-exemplars k=4") in controls.comparisons(list(t) + ["base"])
+    lines = _reading(t)
+    assert "other-half (A) exemplars − random +0.030 [" in lines[1] and "same-half (B) exemplars − random" in lines[1]
+    assert lines[-1].startswith("- **Verdict, C, man-made→natural:** the other half's exemplar filters beat random ones "
+                                "at k = 4: general filters, measured; the other half's k-means centres do worse")
+    assert "generality across the halves is not shown" not in lines[-1]
