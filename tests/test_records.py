@@ -43,6 +43,12 @@ def test_every_run_in_a_figure_has_its_record(table: Path):
     tracked = tracked_records()
     missing = sorted(f"runs/{i}/{f}" for i in set(df.run_id) for f in RECORD if f"runs/{i}/{f}" not in tracked)
     assert not missing, f"{table.name} names runs whose records are not committed: {missing[:5]} (run `make records`)"
+    if "epoch" in df.columns:  # a table of curves: each row is one epoch of a run's metrics.csv
+        for rid, rows in df.groupby("run_id"):
+            recorded = pd.read_csv(ROOT / "runs" / rid / "metrics.csv").set_index("epoch").top1
+            assert rows.top1.to_numpy() == pytest.approx(recorded[rows.epoch].to_numpy(), abs=1e-9), \
+                f"{table.name}: {rid}'s curve differs from its metrics.csv"
+        return
     for row in df.itertuples():
         recorded = json.loads((ROOT / "runs" / row.run_id / "result.json").read_text())["top1"]
         assert row.top1 == pytest.approx(recorded, abs=1e-9), f"{table.name}: {row.run_id} top-1 differs from its record"
