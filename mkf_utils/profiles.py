@@ -72,6 +72,7 @@ class Section:
     treatments: dict[str, list[float]] = MISSING
     seeds: Optional[list[int]] = None  # None: the profile's seeds
     target: Optional[str] = None  # None: both directions
+    reverse: list[str] = field(default_factory=list)  # with a target: treatments also planned into the other half
     end: str = "first"  # "last": reverse freezing (Figure 4)
     budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
@@ -175,6 +176,9 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
         if s.get("target") is not None and s.target not in P.halves:
             raise MKFError(f"malformed profile {label}: {sec}.target '{s.target}' is not a half",
                            f"use one of: {', '.join(P.halves)}")
+        if s.get("reverse") and (s.get("target") is None or set(s.reverse) - set(s.treatments)):
+            raise MKFError(f"malformed profile {label}: {sec}.reverse {list(s.reverse)} needs a target and names "
+                           f"treatments of the section", f"set {sec}.target and list some of its treatments")
     return P
 
 
@@ -214,7 +218,14 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     if s.budgets:
         budgets = OmegaConf.to_container(s.budgets)
         return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
-    return ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
+    plan = ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
+    if s.get("reverse"):  # the deciding treatments in the other direction too; the bases are the same runs
+        other = next(h for h in halves if h != s.target)
+        plan += ab_plan(architectures(P, name), halves, {t: treatments[t] for t in s.reverse}, seeds, common(P),
+                        end=s.end, targets=[other])
+        seen: set[str] = set()
+        plan = [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
+    return plan
 
 
 def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:

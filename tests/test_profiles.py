@@ -120,6 +120,28 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     assert shown == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 0), ("base", "man-made", 1)}
 
 
+
+def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
+    """A section with a target and ``reverse``: the named treatments also go into the other half, copying from
+    the same seed's bases (planned once); a reverse without a target, or naming another treatment, is refused."""
+    from omegaconf import OmegaConf
+
+    P = OmegaConf.load(PROFILES / "smoke.yaml")
+    P.seeds = [0, 1]
+    P.controls = {"architectures": ["ConvNeXt-atto"], "target": "natural", "reverse": ["random k=2"],
+                  "treatments": {"identity": [1.0], "random k=2": [1.0], "AnB": [1.0]}}
+    OmegaConf.save(P, tmp_path / "rev.yaml")
+    plan = section_plan(load_profile(tmp_path / "rev.yaml"), "controls")
+    ids = [run_id(p.config) for p in plan]
+    assert len(ids) == len(set(ids))
+    runs = {(p.labels["treatment"], p.labels["target"], p.labels["seed"]) for p in plan}
+    assert runs == {(t, h, s) for s in (0, 1) for t, h in [("base", "man-made"), ("base", "natural"),
+                    ("identity", "natural"), ("random k=2", "natural"), ("AnB", "natural"), ("random k=2", "man-made")]}
+    for bad in ({"reverse": ["BnB"]}, {"target": None}):
+        OmegaConf.save(OmegaConf.merge(P, {"controls": bad}), tmp_path / "bad.yaml")
+        with pytest.raises(MKFError, match="controls.reverse"):
+            load_profile(tmp_path / "bad.yaml")
+
 @pytest.mark.integration
 def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     """`mkf plan P figure3 figure4`: Figure 4's bases and full-depth runs are Figure 3's, planned once; the
@@ -162,6 +184,23 @@ def test_orphaned_records_are_listed(tmp_path, capsys):
     assert main(["runs", "--orphans", "--store", str(tmp_path)]) == 0
     assert capsys.readouterr().out.split() == [run_id(load_config(overrides={**OmegaConf.to_container(base), "seed": 12345}))]
 
+
+
+def test_the_planned_runs_are_kept_under_a_digest_of_code_and_configs(monkeypatch):
+    """The list of planned runs read back from its cache equals the one built; another digest builds it afresh."""
+    from mkf_utils import runindex
+
+    built = runindex._planned()
+    assert (runindex.REPO / "build" / "planned" / f"{runindex._inputs_digest()}.json").is_file()
+    runindex._planned.cache_clear()
+    assert runindex._planned() == built
+    runindex._planned.cache_clear()
+    calls = []
+    monkeypatch.setattr(runindex, "_inputs_digest", lambda: "changed")
+    monkeypatch.setattr(runindex, "load_profile", lambda name: calls.append(name) or {s: None for s in runindex.SECTIONS})
+    assert runindex._planned() == () and calls
+    runindex._planned.cache_clear()
+    (runindex.REPO / "build" / "planned" / "changed.json").unlink()
 
 def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys):
     """With two of Figure 3's runs recorded (10 minutes each, on cuda), the rest would take hours on this CPU: the
