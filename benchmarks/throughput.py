@@ -83,7 +83,8 @@ def folder(root: Path, images: int, size: int = 256) -> Path:
 
 def config(name: str, stem_stride: int, steps: int, batch: int, device: torch.device, root: Path | None,
            size: int, workers: int):
-    data = ([f"data.per_class={steps * batch // 10}"] if root is None else
+    # the test set is evaluated after the timed steps only: 10 images per class keep that short
+    data = ([f"data.per_class={steps * batch // 10}", "data.test_per_class=10"] if root is None else
             ["data.name=imagefolder", f"data.root={root}", f"data.image_size={size}", f"runtime.workers={workers}"])
     stem = "null" if stem_stride is None else stem_stride
     return load_config(overrides=[f"model.name={name}", f"model.stem_stride={stem}", "optim.epochs=1",

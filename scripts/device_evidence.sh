@@ -39,23 +39,27 @@ pack() {  # the record files (mkf records: config, metrics, result, reproduction
 
 # The runtime this machine runs (bf16 autocast and channels_last, else safer settings): runtime keys are not
 # part of a run's id, and each record says what it ran with.
+case $PROFILE in *.yaml|*.yml) SRC=$PROFILE;; *) SRC=configs/profiles/$PROFILE.yaml;; esac
+[ -f "$SRC" ] || { echo "no profile $SRC: name one in configs/profiles/ or give a YAML path"; exit 1; }
 PROF=/tmp/profile-$(basename "$PROFILE" .yaml).yaml; ok=""
 for rt in "bf16 true" "fp32 true" "fp32 false"; do
   set -- $rt
-  if $PY - "$PROFILE" "$PROF" "$1" "$2" "$SMOKE" <<'PY'
-import sys, tempfile, time
+  if $PY - "$SRC" "$PROF" "$1" "$2" "$SMOKE" <<'PY'
+import sys
 
 import yaml
 
-from mkf_utils.profiles import load_profile, profile_path, section_plan
-from mkf_utils.runs import RunStore
-
-name, dest, amp, cl, smoke = sys.argv[1:]
-raw = yaml.safe_load(profile_path(name).read_text())
+src, dest, amp, cl, smoke = sys.argv[1:]
+raw = yaml.safe_load(open(src).read())
 raw.setdefault("runtime", {}).update(amp=amp, channels_last=cl == "true")
 open(dest, "w").write(yaml.safe_dump(raw, sort_keys=False))
-if smoke == "0":
+if smoke == "0":  # no smoke runs: nothing to import
     sys.exit(0)
+import tempfile, time
+
+from mkf_utils.profiles import load_profile, section_plan
+from mkf_utils.runs import RunStore
+
 P = load_profile(dest, {"data": {"per_class": 16, "test_per_class": 8}, "batch_size": 16, "optim": {"epochs": 1}, "seeds": [0]})
 store = RunStore(tempfile.mkdtemp())
 bases = [q for q in section_plan(P, "figure3") if q.labels["treatment"] == "base"]
