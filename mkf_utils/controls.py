@@ -126,7 +126,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
                 f"(smallest detectable cost ±{detectable(floor):.3f})."))
         told: dict[tuple[str, str], list[int]] = {}  # (comparison, above | below) -> the bank sizes where it is so
         kinds = [kind for kind in FROM_HALVES if any(c.startswith(f"A-{kind} k=") for c in rows)]
-        for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith(("A-centres k=", "A-exemplars k="))}):
+        for k in sorted({int(c.split("k=")[1].split()[0]) for c in rows if c.startswith(("A-centres k=", "A-exemplars k=", "master-key k="))}):
             compared = {}  # short name -> (label, paired row)
             for kind in kinds:
                 for short, c, label in ((f"A-{kind}", f"A-{kind} k={k} − random k={k}", f"other-half (A) {kind} − random"),

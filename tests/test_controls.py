@@ -58,6 +58,14 @@ def test_the_verdict_names_master_key_gains_and_banks_worse_than_random():
                          "filters above random ones: generality across the halves is not shown here.")
 
 
+
+def test_a_direction_with_master_key_and_random_banks_only_is_read():
+    """The reverse direction plans the master key and random banks without the halves' banks: still read."""
+    lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=4": [-0.03, -0.02, -0.04],
+                      "master-key k=4": [0.0, 0.01, -0.01]})
+    assert lines[1].startswith("- k = 4: master key filters − random +0.030 [") and "**above zero**" in lines[1]
+    assert lines[-1].endswith("beat random ones at k = 4: filters from other data carry over.")
+
 def test_summary_names_levers_banks_and_sizes():
     s = controls.summary(_table({"A-centres k=4": [0.0] * 3, "permuted AnB": [0.0] * 3}))
     row = s[s.treatment == "A-centres k=4"].iloc[0]
