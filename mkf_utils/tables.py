@@ -51,14 +51,23 @@ def columns(table: pd.DataFrame) -> pd.DataFrame:
 
 def comparisons(treatments: list[str] | pd.Series) -> list[tuple[str, str]]:
     """The paired comparisons of a table, for the columns present: the controls against the base, then each
-    copied column against the base and random-frozen (and a bank of k copied filters against k random ones)."""
+    copied column against the base and random-frozen (and a bank of k copied filters against k random ones; the
+    k master key filters, which no source of the table gave, against k random ones).
+
+    >>> comparisons(["base", "random-frozen", "random k=4", "master-key k=4", "A-exemplars k=4 from C"])
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('random-frozen', 'base'), ('master-key k=4', 'random k=4'), ('A-exemplars k=4 from C', 'base'),
+     ('A-exemplars k=4 from C', 'random-frozen'), ('A-exemplars k=4 from C', 'random k=4')]
+    """
     have = list(dict.fromkeys(treatments))
     wanted = [("identity", "base"), ("random-frozen", "base"), ("BnB", "base"), ("BnB", "random-frozen")]
     for c in have:
         first = c.split(" from ")[0]
+        m = BANK_TREATMENT.fullmatch(first)
         if c != first:
-            m = BANK_TREATMENT.fullmatch(first)
             wanted += [(c, "base"), (c, "random-frozen")] + ([(c, f"random k={m.group(2)}")] if m else [])
+        elif m and m.group(1) == "master-key":
+            wanted += [(c, f"random k={m.group(2)}")]
     return [(a, b) for a, b in wanted if a in have and b in have and a != b]
 
 
