@@ -182,6 +182,31 @@ def reading(paired: pd.DataFrame) -> list[str]:
     return lines
 
 
+
+def depth_reading(paired: pd.DataFrame) -> list[str]:
+    """Markdown lines for Figure 3's protocol with banks of few filters (the ``bankdepth`` section): per
+    architecture, direction and comparison (:func:`comparisons`), the difference at each depth n with its interval,
+    then the depths where it lies above and below zero.
+
+    >>> p = pd.DataFrame({"architecture": "a", "direction": "A→B", "n_units": 4, "n": [2, 4],
+    ...                   "comparison": "master-key k=4 − random k=4", "mean": [0.0, 0.04], "low": [-0.02, 0.01],
+    ...                   "high": [0.02, 0.07], "pairs": 3})
+    >>> print("\\n".join(depth_reading(p)))  # doctest: +NORMALIZE_WHITESPACE
+    - **a, A→B** (the first n of 4 units frozen):
+      - master-key k=4 − random k=4: n = 2 +0.000 [-0.020, +0.020] (3 pairs): cannot be told apart (smallest
+        detectable difference ±0.020); n = 4 +0.040 [+0.010, +0.070] (3 pairs): above zero. Above zero at n = 4.
+    """
+    lines = []
+    for (arch, direction), g in paired.groupby(["architecture", "direction"], sort=False):
+        lines.append(f"- **{arch}, {direction}** (the first n of {g.n_units.iloc[0]} units frozen):")
+        for comparison, h in g.groupby("comparison", sort=False):
+            h = h.sort_values("n")
+            said = "; ".join(f"n = {r.n} {_said(r)}" for _, r in h.iterrows())
+            where = {v: ", ".join(str(r.n) for _, r in h.iterrows() if verdict(r) == v) for v in ("above", "below")}
+            told = [f"{word} zero at n = {where[v]}" for v, word in (("above", "Above"), ("below", "Below")) if where[v]]
+            lines.append(f"  - {comparison}: {said}." + ("".join(f" {t}." for t in told)))
+    return lines
+
 LOWDATA_COMPARISONS = [("AnB", "random-frozen"), ("AnB", "base"), ("random-frozen", "base"), ("identity", "base")]
 
 

@@ -1,7 +1,7 @@
 """Profiles: one typed schema for the settings every notebook reads (``configs/profiles/<name>.yaml``).
 
 A profile defines each architecture once (``architectures``) and the runs of each figure in its own
-section (``figure3``, ``figure4``, ``figure5``, ``study``, ``masterkey``, ``controls``, ``lowdata``,
+section (``figure3``, ``figure4``, ``figure5``, ``study``, ``masterkey``, ``controls``, ``lowdata``, ``bankdepth``,
 ``pointwise``), which names the architectures it uses; a transfer table's section (``crossdataset``,
 ``sourcesize``, ``crossarch``: :class:`Table`) names its datasets, sources and targets too. A misspelt key
 or a wrong type is a one-line :class:`~mkf_utils.errors.MKFError`, raised before anything trains (``mkf profile
@@ -36,7 +36,7 @@ from .treatments import treatment_spec
 
 PROFILES = REPO / "configs" / "profiles"
 TABLES = ("crossdataset", "sourcesize", "crossarch")  # the transfer tables: sections of type Table
-SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls", "lowdata", "pointwise") + TABLES
+SECTIONS = ("figure3", "figure4", "figure5", "study", "masterkey", "controls", "lowdata", "bankdepth", "pointwise") + TABLES
 
 
 @dataclass
@@ -124,6 +124,7 @@ class Profile:
     masterkey: Optional[Section] = None  # DS-CNN depthwise units frozen to the master key filters (generality notebook)
     controls: Optional[Section] = None  # controls for depthwise filters: banks of k filters, identity, ... (controls notebook)
     lowdata: Optional[Section] = None  # the controls notebook's targets with few images per class (budgets)
+    bankdepth: Optional[Section] = None  # the controls notebook's Figure 3 protocol with banks of few filters, by depth
     pointwise: Optional[Section] = None  # pointwise (1x1) units transferred (the pointwise table)
     crossdataset: Optional[Table] = None  # depthwise filters from other datasets (the cross-dataset table)
     sourcesize: Optional[Table] = None  # ... from sources of growing size (the source-size table)

@@ -91,6 +91,15 @@ def _lowdata_lines(folder: Path, name: str) -> list[str]:
     return lines
 
 
+def _depth_lines(folder: Path, name: str) -> list[str]:
+    """The controls' few-filters-by-depth part (the ``bankdepth`` section), where its tables are: figure and reading."""
+    paired = _csv(folder, f"{name}_depth_paired")
+    if paired is None:
+        return []
+    image = ["", f"![Few distinct filters, by depth]({name}_depth.png)", ""] if (folder / f"{name}_depth.png").exists() else [""]
+    return image + controls.depth_reading(paired)
+
+
 def _figure_lines(folder: Path, name: str) -> list[str]:
     """The reading of figure ``name`` from the tables in ``folder`` (none for the galleries and the set-up)."""
     table, paired = _csv(folder, name), _csv(folder, f"{name}_paired")
@@ -102,7 +111,7 @@ def _figure_lines(folder: Path, name: str) -> list[str]:
         "generality": lambda: generality.reading(table, _csv(folder, f"{name}_master_key"),
                                                  _csv(folder, f"{name}_layer_scale"),
                                                  _csv(folder, f"{name}_masterkey_paired")),
-        "controls": lambda: controls.reading(paired) + _lowdata_lines(folder, name),
+        "controls": lambda: controls.reading(paired) + _lowdata_lines(folder, name) + _depth_lines(folder, name),
         "crossdataset": lambda: tables.reading(paired),
         "sourcesize": lambda: tables.size_reading(paired, "AnB", _size_order(folder, name)) + tables.reading(paired),
         "crossarch": lambda: tables.reading(paired),

@@ -108,6 +108,15 @@ def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store_dir)
     last = curves.groupby(["architecture", "per_class", "seed"]).epoch.max()
     assert last.to_dict() == bases.set_index(["architecture", "per_class", "seed"]).epochs.to_dict()
     assert any(line.startswith("- ConvNeXt-atto, 8 images per class: base top-1 ") for line in readings[1].splitlines())
+    depth = pd.read_csv(out / "controls_depth.csv")  # the bankdepth section: a bank of 2 in the first 6 or all 12 units
+    banks = depth[depth.treatment.isin(["master-key k=2", "random k=2"])]
+    assert set(zip(banks.treatment, banks.n)) == {(t, n) for t in ("master-key k=2", "random k=2") for n in (6, 12)}
+    frozen = banks.groupby("n").frozen_fraction.mean()
+    assert 0 < frozen[6] < frozen[12]
+    depth_paired = pd.read_csv(out / "controls_depth_paired.csv")
+    at = depth_paired[depth_paired.comparison == "master-key k=2 − random k=2"]
+    assert sorted(at.n) == [6, 12] and (at.pairs == 1).all()  # one seed in the smoke profile
+    assert readings[2].startswith("- **ConvNeXt-atto, man-made→natural** (the first n of 12 units frozen):")
 
 
 def test_figure3_chart_shows_the_table(figure3):
