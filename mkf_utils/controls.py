@@ -182,7 +182,6 @@ def reading(paired: pd.DataFrame) -> list[str]:
     return lines
 
 
-
 def depth_reading(paired: pd.DataFrame) -> list[str]:
     """Markdown lines for Figure 3's protocol with banks of few filters (the ``bankdepth`` section): per
     architecture, direction and comparison (:func:`comparisons`), the difference at each depth n with its interval,
@@ -206,6 +205,7 @@ def depth_reading(paired: pd.DataFrame) -> list[str]:
             told = [f"{word} zero at n = {where[v]}" for v, word in (("above", "Above"), ("below", "Below")) if where[v]]
             lines.append(f"  - {comparison}: {said}." + ("".join(f" {t}." for t in told)))
     return lines
+
 
 LOWDATA_COMPARISONS = [("AnB", "random-frozen"), ("AnB", "base"), ("random-frozen", "base"), ("identity", "base")]
 

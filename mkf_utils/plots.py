@@ -477,7 +477,7 @@ def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
 def depth_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitle: list[str]) -> alt.VConcatChart:
     """Figure 3's layout for any treatments: top-1 / base top-1 against the transfer depth, a
     :func:`transfer_panel` per direction (from :func:`summarize` ``by_target``), over the :func:`paired_panel`."""
-    directions = [d for d in summary.direction.dropna().unique()]
+    directions = list(summary.direction.dropna().unique())
     panels = [transfer_panel(summary[summary.direction == d], "rel_ratio", f"{'abcdefgh'[i]}. {d}")
               for i, d in enumerate(directions)]
     letter = "abcdefgh"[len(panels)]

@@ -36,7 +36,8 @@ def _planned() -> tuple[tuple[str, str, str, tuple], ...]:
     per process."""
     cache = REPO / "build" / "planned" / f"{_inputs_digest()}.json"
     if cache.is_file():
-        return tuple((prof, sec, rid, tuple(map(tuple, labels))) for prof, sec, rid, labels in json.loads(cache.read_text()))
+        return tuple((prof, sec, rid, tuple(map(tuple, labels)))
+                     for prof, sec, rid, labels in json.loads(cache.read_text()))
     out = []
     for path in sorted(PROFILES.glob("*.yaml")):
         P = load_profile(path.stem)
