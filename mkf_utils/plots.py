@@ -144,22 +144,23 @@ def area_under_curve(summary: pd.DataFrame, y: str = "rel_ratio") -> pd.DataFram
 
 def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.DataFrame | None = None,
                    treatments: list[str] | None = None,
-                   x_title: str = "transfer depth n / N (N = the net's units)") -> alt.LayerChart:
-    """Mean ± sd of ``y`` against relative depth n / N: colour = architecture, dash = treatment."""
+                   x_title: str = "transfer depth n / N (N = the net's units)",
+                   color: str = "architecture", dashed: str = "treatment") -> alt.LayerChart:
+    """Mean ± sd of ``y`` against relative depth n / N: colour = ``color``, dash = ``dashed`` (two columns of
+    ``summary``: the architecture and the treatment, either way round)."""
     data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
     x = alt.X("rel_depth:Q", title=x_title, scale=alt.Scale(domain=[0, 1]))
-    enc = dict(x=x, color=alt.Color("architecture:N", title="architecture"),
-               strokeDash=dash("treatment:N", "treatment"))
+    enc = dict(x=x, color=alt.Color(f"{color}:N", title=color), strokeDash=dash(f"{dashed}:N", dashed))
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
                alt.Tooltip("frozen_fraction:Q", format=".3f")]
     base = alt.Chart(data)
     yenc = alt.Y(f"{y}:Q", title=_axis_title(y), scale=alt.Scale(zero=False))
     lines = base.mark_line().encode(y=yenc, detail="series:N", **enc)  # points apart: keeps the dash legend
-    points = base.mark_point(filled=True).encode(x=x, y=yenc, color="architecture:N", tooltip=tooltip)
+    points = base.mark_point(filled=True).encode(x=x, y=yenc, color=f"{color}:N", tooltip=tooltip)
     layers = [lines, points]
     if f"{y}_sd" in data:
         bars = base.transform_calculate(lo=f"datum.{y} - datum.{y}_sd", hi=f"datum.{y} + datum.{y}_sd").mark_rule(
-        ).encode(x=x, y="lo:Q", y2="hi:Q", color="architecture:N", detail="series:N")
+        ).encode(x=x, y="lo:Q", y2="hi:Q", color=f"{color}:N", detail="series:N")
         layers.append(bars)
     if reference is not None and y in reference:
         layers.append(alt.Chart(reference).mark_line(point=alt.OverlayMarkDef(color="gray"), color="gray",
@@ -476,10 +477,11 @@ def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
 
 def depth_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitle: list[str]) -> alt.VConcatChart:
     """Figure 3's layout for any treatments: top-1 / base top-1 against the transfer depth, a
-    :func:`transfer_panel` per direction (from :func:`summarize` ``by_target``), over the :func:`paired_panel`."""
+    :func:`transfer_panel` per direction (from :func:`summarize` ``by_target``; colour = treatment, dash = net),
+    over the :func:`paired_panel`."""
     directions = list(summary.direction.dropna().unique())
-    panels = [transfer_panel(summary[summary.direction == d], "rel_ratio", f"{'abcdefgh'[i]}. {d}")
-              for i, d in enumerate(directions)]
+    panels = [transfer_panel(summary[summary.direction == d], "rel_ratio", f"{'abcdefgh'[i]}. {d}",
+                             color="treatment", dashed="architecture") for i, d in enumerate(directions)]
     letter = "abcdefgh"[len(panels)]
     return alt.vconcat(alt.hconcat(*panels), paired_panel(paired, f"{letter}. paired differences (same seed)")
-                       ).properties(title=alt.Title(title, subtitle=subtitle))
+                       ).resolve_scale(color="independent").properties(title=alt.Title(title, subtitle=subtitle))
