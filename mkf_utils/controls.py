@@ -50,6 +50,7 @@ def comparisons(treatments: list[str] | pd.Series) -> list[tuple[str, str]]:
     wanted = [("identity", "base"), ("random-frozen", "base"), ("AnB", "random-frozen"), ("BnB", "random-frozen")]
     for k in ks:
         wanted += [(f"{b} k={k}", f"random k={k}") for b in ("master-key", "A-centres", "B-centres")]
+        wanted.append((f"master-key k={k}", "base"))  # does a bank of k master key filters match trained filters?
         wanted.append((f"A-centres k={k}", f"B-centres k={k}"))
         wanted += [(f"{b} k={k}", f"random k={k}") for b in ("A-exemplars", "B-exemplars")]
         wanted.append((f"A-exemplars k={k}", f"B-exemplars k={k}"))
@@ -137,6 +138,8 @@ def reading(paired: pd.DataFrame) -> list[str]:
                         compared[short] = label, rows[c]
             if f"master-key k={k} − random k={k}" in rows:
                 compared["master-key"] = "master key filters − random", rows[f"master-key k={k} − random k={k}"]
+            if f"master-key k={k} − base" in rows:
+                compared["master-key − base"] = "master key filters − the trained base", rows[f"master-key k={k} − base"]
             lines.append(f"- k = {k}: " + "; ".join(f"{label} {_said(row, bold=True)}" for label, row in compared.values())
                          + ".")
             for short, (_, row) in compared.items():
@@ -161,6 +164,10 @@ def reading(paired: pd.DataFrame) -> list[str]:
             if ks("master-key", "above"):
                 said.append(f"the master key filters (extracted from other trained DS-CNNs) beat random ones at k = "
                             f"{ks('master-key', 'above')}: filters from other data carry over")
+            for v, said_v in (("above", "beat"), ("below", "fall short of")):
+                if ks("master-key − base", v):
+                    said.append(f"the master key filters {said_v} the net's own trained filters at k = "
+                                f"{ks('master-key − base', v)}")
             names = [(f"{h}-{kind}", f"the {half} half's {'k-means centres' if kind == 'centres' else kind}")
                      for kind in kinds for h, half in (("A", "other"), ("B", "same"))]
             for short, name in names + [("master-key", "the master key filters")]:

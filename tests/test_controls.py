@@ -66,6 +66,14 @@ def test_a_direction_with_master_key_and_random_banks_only_is_read():
     assert lines[1].startswith("- k = 4: master key filters − random +0.030 [") and "**above zero**" in lines[1]
     assert lines[-1].endswith("beat random ones at k = 4: filters from other data carry over.")
 
+
+def test_a_master_key_bank_above_the_trained_base_is_said():
+    lines = _reading({"identity": [-0.06, -0.05, -0.07], "random k=4": [-0.01, 0.0, -0.02],
+                      "master-key k=4": [0.03, 0.04, 0.035]})
+    assert "master key filters − the trained base +0.035 [" in lines[1]
+    assert lines[-1].endswith("beat random ones at k = 4: filters from other data carry over; the master key filters "
+                              "beat the net's own trained filters at k = 4.")
+
 def test_summary_names_levers_banks_and_sizes():
     s = controls.summary(_table({"A-centres k=4": [0.0] * 3, "permuted AnB": [0.0] * 3}))
     row = s[s.treatment == "A-centres k=4"].iloc[0]
