@@ -57,7 +57,7 @@ tables: $(TABLES)
 TEST_WORKERS ?= auto
 test: $(STAMP)
 	store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
-	MKF_STORE=$$store OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup \
+	MKF_STORE=$$store OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope \
 	  --doctest-modules mkf_utils tests --nbval-lax notebooks
 
 test-unit: $(STAMP)

@@ -6,11 +6,6 @@ import pytest
 from mkf_utils.config import load_config
 from mkf_utils.runs import RunStore
 
-# Test modules whose tests share module-scoped fixtures (a figure notebook's runs, a fresh clone, a trained store):
-# under `make test` (pytest-xdist, --dist loadgroup) each runs on one worker, as does each notebook's nbval cells;
-# every other test goes to whichever worker is free.
-SHARED_FIXTURES = {"test_notebooks.py", "test_makefile.py", "test_verify.py"}
-
 TINY = ["data.name=synthetic", "model.name=convnext_atto", "model.stem_stride=2", "data.batch_size=32", "data.per_class=32",
         "optim.epochs=2", "optim.warmup_epochs=0.5", "optim.lr=0.05", "runtime.deterministic=true"]
 
@@ -23,10 +18,3 @@ def tiny_config(*overrides: str):
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> RunStore:
     return RunStore(tmp_path_factory.mktemp("runs"))
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.suffix == ".ipynb" or item.path.name in SHARED_FIXTURES:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
