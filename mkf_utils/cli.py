@@ -172,10 +172,10 @@ def _plan(args: argparse.Namespace) -> None:
             print(f"  missing {run_id(p.config)}  {describe(p)}")
         return
     if args.executor:
-        from .slurm import submit
+        from .slurm import log_dir, submit
 
         jobs = submit([p.config for p in plan], store, args.executor, args.gpus, args.partition, args.timeout_min)
-        print(f"{len(jobs)} jobs submitted ({args.executor}); logs in {store.root / '.submitit'}")
+        print(f"{len(jobs)} jobs submitted ({args.executor}); logs in {log_dir(store)}")
         for rid, job in jobs.items():
             print(f"  job {job.job_id}  run {rid}")
         return

@@ -134,6 +134,15 @@ def save_table(runs: pd.DataFrame, out_dir: str | Path, name: str, **labels: str
     return table
 
 
+def first_frozen(runs: pd.DataFrame) -> pd.Series:
+    """Reverse freezing's first frozen unit (1-based) where the last ``n`` of ``n_units`` are frozen; NA for n = 0.
+
+    >>> first_frozen(pd.DataFrame({"n": [0, 1, 12], "n_units": 12})).tolist()
+    [nan, 12.0, 1.0]
+    """
+    return (runs.n_units - runs.n + 1).where(runs.n > 0)
+
+
 def relative_accuracy(df: pd.DataFrame) -> pd.DataFrame:
     """Add ``base_top1`` (the base on the same target half and seed, and budget when the table has
     :data:`BUDGET_KEYS`), ``rel_ratio`` and ``rel_diff``.

@@ -18,7 +18,7 @@ from .executor import available_cores
 from .experiments import estimate_minutes, run_plan
 from .plans import BUDGET_KEYS, Planned
 from .profiles import TABLES, common, section, section_plan
-from .slurm import submit
+from .slurm import log_dir as slurm_logs, submit
 from .train import resolve_device
 
 if TYPE_CHECKING:
@@ -77,6 +77,20 @@ def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool 
     return _runs(P, shown, store), len(shown), len(plan)
 
 
+def optional_section_runs(P: DictConfig, name: str, store: RunStore,
+                          recorded_only: bool = False) -> tuple[pd.DataFrame, int, int] | None:
+    """:func:`section_runs` of a section a profile may lack (a notebook's optional part); ``None``, saying why, where
+    the profile has no section ``name`` or, with ``recorded_only``, none of its planned runs is recorded yet."""
+    if P.get(name) is None:
+        print(f"this profile has no {name} section")
+        return None
+    runs, shown, planned = section_runs(P, name, store, recorded_only)
+    if not shown:
+        print(f"{name}: none of its {planned} planned runs is recorded with its base yet")
+        return None
+    return runs, shown, planned
+
+
 def _runs(P: DictConfig, plan: list[Planned], store: RunStore) -> pd.DataFrame:
     """:func:`~mkf_utils.experiments.run_plan` of ``plan``; with the profile's ``submit`` set, its missing runs are
     first submitted as jobs (:func:`mkf_utils.slurm.submit`), and unless the executor waited for them (local) an
@@ -85,7 +99,7 @@ def _runs(P: DictConfig, plan: list[Planned], store: RunStore) -> pd.DataFrame:
         jobs = submit([p.config for p in plan], store, **OmegaConf.to_container(P.submit))
         if any(store.result(run_id(p.config)) is None for p in plan):
             raise MKFError(f"{len(jobs)} missing runs submitted as {P.submit.executor} jobs (logs in "
-                           f"{store.root / '.submitit'})", "run this notebook again when they have finished")
+                           f"{slurm_logs(store)})", "run this notebook again when they have finished")
     return run_plan(plan, store, execute=P.execute, workers=P.run_workers)
 
 
@@ -105,6 +119,16 @@ def table_datasets(P: DictConfig, name: str) -> pd.DataFrame:
             row.update(images=None, classes=None, missing=f"{e.problem}: {e.fix}")
         rows.append(row)
     return pd.DataFrame(rows).astype({"images": "Int64", "classes": "Int64", "per_class": "Int64"})
+
+
+def available_datasets(P: DictConfig, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """:func:`table_datasets` of table section ``name``, and the labels of those this machine lacks (the ``skip`` of
+    :func:`section_runs`), each printed with what is wrong and how to get it."""
+    datasets = table_datasets(P, name)
+    lacking = datasets[datasets.missing != ""]
+    for r in lacking.itertuples():
+        print(f"left out: {r.dataset} ({r.missing})")
+    return datasets, list(lacking.dataset)
 
 
 def base_runs(P: DictConfig, store: RunStore, seeds: list[int] | None = None, name: str = "figure3") -> pd.DataFrame:

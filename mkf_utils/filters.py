@@ -199,6 +199,13 @@ def gallery(models: dict[str, nn.Module], kind: str = "depthwise", per_unit: int
     return pd.concat(tables, ignore_index=True)
 
 
+def galleries(nets: dict[str, dict[str, nn.Module]], per_unit: int = 8, seed: int = 0) -> pd.DataFrame:
+    """:func:`gallery` of each unit kind's models (``nets``: kind -> label -> model, kinds without models left
+    out), one table with the kind as ``units``, in the order of ``nets``."""
+    return pd.concat([gallery(models, kind, per_unit, seed).assign(units=kind) for kind, models in nets.items()
+                      if models])
+
+
 def similarity_by_depth(pairs: dict[str, tuple[nn.Module, nn.Module]], kind: str = "depthwise",
                         max_filters: int = 512, seed: int = 0) -> pd.DataFrame:
     """Per model pair and unit: the symmetrised :func:`best_match` of the two nets' filters (at most

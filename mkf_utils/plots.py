@@ -215,6 +215,15 @@ def filter_gallery(gallery: pd.DataFrame, title: str) -> alt.FacetChart:
     ).properties(title=title)
 
 
+def figure1_chart(galleries: pd.DataFrame, subtitle: list[str]) -> alt.VConcatChart:
+    """Figure 1 from :func:`mkf_utils.filters.galleries`: one :func:`filter_gallery` per unit kind, depthwise
+    (DS-CNNs) as panel a, conv (ResNets) as b."""
+    return alt.vconcat(*(filter_gallery(t, "a. depthwise filters (DS-CNN)" if kind == "depthwise" else
+                                        "b. conv filters (ResNet)")
+                         for kind, t in galleries.groupby("units", sort=False))).properties(
+        title=alt.Title("Figure 1: filters from the first, middle and last units", subtitle=subtitle))
+
+
 SETUP_STATES = ["trained on A", "trained on B", "copied from A, frozen", "copied from B, frozen", "random init, frozen"]
 
 
@@ -485,3 +494,57 @@ def depth_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitl
     letter = "abcdefgh"[len(panels)]
     return alt.vconcat(alt.hconcat(*panels), paired_panel(paired, f"{letter}. paired differences (same seed)")
                        ).resolve_scale(color="independent").properties(title=alt.Title(title, subtitle=subtitle))
+
+
+_MEAN_SD = "Mean ± sd over seeds"
+_YOSINSKI_NOTE = f"Dashed grey: {YOSINSKI_LABEL} into the same half, n / {YOSINSKI_UNITS}."
+
+
+def figure3_chart(table: pd.DataFrame, paired: pd.DataFrame, halves: list[str], subtitle: list[str]) -> alt.VConcatChart:
+    """Figure 3 from its run table: top-1 / base against n / N into each half (``halves``, the first into the
+    second's target as panel a) with Yosinski's AlexNet, the share of parameters frozen, and the ``paired``
+    differences (:func:`~mkf_utils.stats.paired_differences`)."""
+    summary = summarize(table, by_target=True)
+    panels = [transfer_panel(summary[summary.target == target], "rel_ratio", f"{'ab'[i]}. {halves[1 - i]} → {target}",
+                             yosinski_reference(target)) for i, target in enumerate(halves)]
+    panels.append(transfer_panel(summarize(table), "frozen_fraction", "c. parameters frozen", treatments=["AnB"]))
+    return alt.vconcat(alt.hconcat(*panels), paired_panel(paired, "d. paired differences (same seed)")).properties(
+        title=alt.Title("Figure 3: man-made ↔ natural transfer of the first n units",
+                        subtitle=subtitle + one_depth_note(table) + [f"{_MEAN_SD}. {_YOSINSKI_NOTE}"]))
+
+
+def figure4_chart(table: pd.DataFrame, subtitle: list[str]) -> alt.HConcatChart:
+    """Figure 4 from its run table (the last n units frozen): relative top-1 as a ratio and a difference, and the
+    share of parameters frozen, against n / N, over seeds and both directions."""
+    summary, x_title = summarize(table), "share of units frozen from the last one (n / N)"
+    return alt.hconcat(
+        transfer_panel(summary, "rel_ratio", "a. relative top-1 (ratio)", x_title=x_title),
+        transfer_panel(summary, "rel_diff", "b. relative top-1 (difference)", x_title=x_title),
+        transfer_panel(summary, "frozen_fraction", "c. parameters frozen", treatments=["AnB"], x_title=x_title),
+    ).properties(title=alt.Title("Figure 4: reverse freezing, the last n units copied from the other half and frozen",
+                                 subtitle=subtitle + one_depth_note(table)
+                                 + [f"{_MEAN_SD} and both directions."]))
+
+
+def figure5_chart(table: pd.DataFrame, areas: pd.DataFrame, source: str, target: str, order: list[str],
+                  subtitle: list[str]) -> alt.HConcatChart:
+    """Figure 5 from its run table (one direction, ``source`` → ``target``): each net's relative top-1 against
+    n / N with Yosinski's AlexNet, and the retention ``areas`` (:func:`mkf_utils.retention.retention_areas`) as
+    bars in ``order``."""
+    depths = "; ".join(f"{r.architecture}: {r.depths}" for r in areas.itertuples())
+    return alt.hconcat(
+        transfer_panel(summarize(table), "rel_ratio", f"a. relative top-1, {source} → {target}",
+                       yosinski_reference(target=target)),
+        retention_bars(areas, order).properties(title="b. retention summary"),
+    ).properties(title=alt.Title("Figure 5: accuracy retention across ResNet depths", subtitle=subtitle + [
+        f"{_MEAN_SD}. {_YOSINSKI_NOTE}", f"Areas: trapezoids over each curve's measured depths ({depths})."]))
+
+
+def pointwise_chart(table: pd.DataFrame, paired: pd.DataFrame, subtitle: list[str]) -> alt.VConcatChart:
+    """The pointwise table's chart: top-1 / base against the share of pointwise units frozen, and the paired
+    differences."""
+    return alt.vconcat(
+        transfer_panel(summarize(table, by_target=True), "rel_ratio", "a. top-1 / base against the pointwise units frozen"),
+        paired_panel(paired, "b. paired differences (same seed)")).properties(
+        title=alt.Title("Pointwise (1x1) filters transferred",
+                        subtitle=subtitle + [f"{_MEAN_SD}; x: n / N of the net's pointwise units."]))

@@ -41,7 +41,7 @@ TITLES = {
 def figure3_reading(table: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
     """The bases' mean top-1 per net and half, then :func:`mkf_utils.stats.reading` at full depth."""
     bases = table[table.treatment == "base"].groupby(["architecture", "target"], sort=False).top1.mean()
-    return [f"- Base top-1: " + "; ".join(f"{a} on {t} {v:.3f}" for (a, t), v in bases.items()) + "."] + reading(paired)
+    return ["- Base top-1: " + "; ".join(f"{a} on {t} {v:.3f}" for (a, t), v in bases.items()) + "."] + reading(paired)
 
 
 def figure4_reading(table: pd.DataFrame, paired: pd.DataFrame) -> list[str]:

@@ -69,13 +69,17 @@ class RunStore:
     def path(self, rid: str) -> Path:
         return self.root / rid
 
+    def folder(self, rid: str) -> RunFolder:
+        """Run ``rid``'s :class:`~mkf_utils.runfolder.RunFolder`: every file of the run by its role."""
+        return RunFolder(self.path(rid))
+
     def result(self, rid: str) -> dict | None:
         """The result of finished run ``rid``, or None."""
-        return RunFolder(self.path(rid)).read_result()
+        return self.folder(rid).read_result()
 
     def metrics(self, rid: str) -> pd.DataFrame:
         """Run ``rid``'s per-epoch metrics (``metrics.csv``), with its ``run_id``."""
-        return pd.read_csv(RunFolder(self.path(rid)).metrics_file).assign(run_id=rid)
+        return pd.read_csv(self.folder(rid).metrics_file).assign(run_id=rid)
 
     def load_source(self, source: str) -> dict[str, torch.Tensor]:
         """A state_dict from a finished run id in this store, or from a file path.
@@ -102,7 +106,7 @@ class RunStore:
 
     def has_weights(self, rid: str) -> bool:
         """Whether run ``rid``'s trained weights are in the store (a fresh clone has records only)."""
-        return RunFolder(self.path(rid)).weights_file.exists()
+        return self.folder(rid).weights_file.exists()
 
     def model(self, rid: str, initial: bool = False) -> torch.nn.Module:
         """Finished run ``rid``'s trained net (eval mode), or with ``initial=True`` the random net it started
@@ -113,7 +117,7 @@ class RunStore:
         result = self.result(rid)
         if result is None:
             raise MKFError(f"run {rid} is not finished in {self.root}", "run it first (`mkf train` or a figure)")
-        cfg = load_config(RunFolder(self.path(rid)).config_file)
+        cfg = load_config(self.folder(rid).config_file)
         if initial:
             random_seed(cfg.seed, 0)
         net = create_model(cfg.model.name, result["num_classes"], cfg.model.stem_stride, **cfg.model.kwargs)
@@ -131,7 +135,7 @@ class RunStore:
         state = self.load_source(t.source)
         if not self.path(t.source).is_dir():
             return state  # a state_dict file: used as it is
-        src = load_config(RunFolder(self.path(t.source)).config_file).model
+        src = load_config(self.folder(t.source).config_file).model
         if (src.name, src.stem_stride, dict(src.kwargs)) == (cfg.model.name, cfg.model.stem_stride, dict(cfg.model.kwargs)):
             return state
         if t.units != "depthwise":

@@ -95,6 +95,11 @@ def submit_plan(configs: list[DictConfig], store: RunStore, executor: submitit.A
     return jobs
 
 
+def log_dir(store: RunStore) -> Path:
+    """Where :func:`submit` keeps its jobs' logs: ``<store>/.submitit``."""
+    return store.root / ".submitit"
+
+
 def submit(configs: list[DictConfig], store: RunStore, executor: str, gpus: int = 0, partition: str | None = None,
            timeout_min: int = 24 * 60) -> dict[str, submitit.Job]:
     """Submit ``configs``' unfinished runs as jobs (:func:`submit_plan`) on an executor of kind ``executor``
@@ -103,4 +108,4 @@ def submit(configs: list[DictConfig], store: RunStore, executor: str, gpus: int 
     params: dict[str, Any] = {"timeout_min": timeout_min, "gpus_per_node": gpus, "tasks_per_node": max(1, gpus)}
     if partition:
         params["slurm_partition"] = partition
-    return submit_plan(configs, store, make_executor(executor, store.root / ".submitit", **params))
+    return submit_plan(configs, store, make_executor(executor, log_dir(store), **params))

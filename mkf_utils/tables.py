@@ -18,10 +18,12 @@ target which of "general", "any filters would do" and "no filters are needed" th
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from .controls import WORDS, detectable
-from .stats import interval_text, verdict
+from .stats import interval_text, paired_differences, verdict
 from .treatments import BANK_TREATMENT, treatment_spec
 
 
@@ -191,6 +193,35 @@ def size_reading(paired: pd.DataFrame, treatment: str, sources: list[str]) -> li
                                            "below": "a larger source gives worse filters"}.get(
                 v, "a larger source cannot be told from a smaller one") + ".")
     return lines
+
+
+def sources_by_size(datasets: pd.DataFrame) -> list[str]:
+    """The sources of :func:`mkf_utils.figures.table_datasets` that this machine has, smallest first (training
+    images): the order :func:`size_comparisons` and :func:`size_reading` take.
+
+    >>> d = pd.DataFrame({"dataset": ["all", "A", "B"], "source": [True, True, False], "missing": "",
+    ...                   "images": [900, 300, 100]})
+    >>> sources_by_size(d)
+    ['A', 'all']
+    """
+    return list(datasets[datasets.source & (datasets.missing == "")].sort_values("images").dataset)
+
+
+def save(table: pd.DataFrame, datasets: pd.DataFrame, out_dir: str | Path, name: str,
+         size_sources: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A table's files beside its run table (``out_dir/name.csv``): its ``datasets``, the paired differences of
+    its :func:`columns` (:func:`comparisons`; with ``size_sources``, AnB from each against the smallest,
+    :func:`size_comparisons`) and the top-1 :func:`matrix`, as ``name_datasets.csv``, ``name_paired.csv`` and
+    ``name_matrix.csv``. Returns the :func:`summary`, the paired differences and the matrix."""
+    out = Path(out_dir)
+    datasets.to_csv(out / f"{name}_datasets.csv", index=False)
+    cols = columns(table)
+    means = summary(cols)
+    paired = paired_differences(cols, comparisons(cols.treatment) + size_comparisons("AnB", list(size_sources)))
+    paired.to_csv(out / f"{name}_paired.csv", index=False)
+    top1 = matrix(means)
+    top1.to_csv(out / f"{name}_matrix.csv")
+    return means, paired, top1
 
 
 POINTWISE_COMPARISONS = [("BnB", "base"), ("AnB", "BnB"), ("AnB+", "AnB"), ("AnB", "random-frozen"), ("AnB", "base"),

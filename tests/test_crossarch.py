@@ -62,6 +62,7 @@ def test_kernels_of_another_size_are_refused():
         map_depthwise(atto.state_dict(), atto, other)
 
 
+@pytest.mark.integration  # trains two tiny runs
 def test_a_run_copying_from_another_architecture_freezes_the_mapped_filters(store):
     """Through the run store: a convnext_atto run whose source is a convnext_nano run (14 depthwise units, wider)
     trains with exactly the mapped filters frozen, bit for bit; for other unit kinds the mismatch is an error."""
@@ -72,8 +73,8 @@ def test_a_run_copying_from_another_architecture_freezes_the_mapped_filters(stor
                       "transfer.channels=sample")
     res = store.run(cfg)
     nano, atto = create_model("convnext_nano", 10, 2), create_model("convnext_atto", 10, 2)
-    expected = map_depthwise(torch.load(store.path(src["run_id"]) / "model.pt"), nano, atto, "sample", cfg.seed)
-    got = torch.load(store.path(res["run_id"]) / "model.pt")
+    expected = map_depthwise(torch.load(store.folder(src["run_id"]).weights_file), nano, atto, "sample", cfg.seed)
+    got = torch.load(store.folder(res["run_id"]).weights_file)
     assert len(res["frozen_units"]) == 12
     assert all(torch.equal(got[k], v) for k, v in expected.items())
     with pytest.raises(MKFError, match="only depthwise units map between architectures"):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mkf_utils.runfolder import RunFolder
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).parents[1]
 
@@ -25,9 +27,10 @@ def test_the_gpu_script_trains_for_its_minutes_and_packs_what_it_wrote(tmp_path)
     assert "did not start before the deadline" in log  # the time limit stopped the plan
     with tarfile.open(tmp_path / "out" / "records.tar") as tar:
         names = tar.getnames()
-    finished = {n.split("/")[0] for n in names if n.endswith("result.json")}
+    record = {getattr(RunFolder("."), role).name for role in RunFolder.RECORD}
+    finished = {n.split("/")[0] for n in names if n.endswith(RunFolder(".").result_file.name)}
     assert finished and f"runs finished here: {len(finished)}" in log
-    assert all(n.split("/")[1] in ("config.yaml", "metrics.csv", "result.json", "reproductions.csv") for n in names)
+    assert all(n.split("/")[1] in record for n in names)
     committed = {p.name for p in (REPO / "runs").iterdir()}
     assert not finished & committed  # copied records are not sent back
     assert "engine/bare" in (tmp_path / "out" / "benchmark.txt").read_text()  # then the benchmark ran

@@ -32,8 +32,8 @@ def test_parallel_equals_sequential(tmp_path):
     drop = ["train_time_s"]
     pd.testing.assert_frame_equal(parallel.drop(columns=drop), sequential.drop(columns=drop), check_exact=True)
     for rid in parallel.run_id:  # every epoch's metrics, not only the final top-1
-        a = pd.read_csv(tmp_path / "p" / rid / "metrics.csv").drop(columns=["epoch_time_s", "train_img_s"])
-        b = pd.read_csv(tmp_path / "s" / rid / "metrics.csv").drop(columns=["epoch_time_s", "train_img_s"])
+        a = pd.read_csv(RunFolder(tmp_path / "p" / rid).metrics_file).drop(columns=["epoch_time_s", "train_img_s"])
+        b = pd.read_csv(RunFolder(tmp_path / "s" / rid).metrics_file).drop(columns=["epoch_time_s", "train_img_s"])
         pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
@@ -62,16 +62,16 @@ def test_a_run_that_needs_no_restored_source_goes_first(tmp_path):
     store = RunStore(tmp_path)
     base = load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-a:0"])
     rid = store.run(base)["run_id"]
-    RunFolder(store.path(rid)).weights_file.unlink()
+    store.folder(rid).weights_file.unlink()
     assert not store.has_weights(rid)
     first, second = (load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-b:0", f"transfer.n={n}",
                                                    f"transfer.source={rid}"]) for n in (2, 4))
     other = load_config(overrides=TINY + ["optim.epochs=1", "data.split=random-b:0", "seed=1"])
     run_parallel([base, first, second, other], tmp_path, workers=2, threads=1)
     assert store.has_weights(rid)
-    assert len(pd.read_csv(RunFolder(store.path(rid)).reproductions_file)) == 1  # retrained once
+    assert len(pd.read_csv(store.folder(rid).reproductions_file)) == 1  # retrained once
 
     def started(cfg):  # a run's config is written when its worker starts training it
-        return RunFolder(store.path(run_id(cfg))).config_file.stat().st_mtime_ns
+        return store.folder(run_id(cfg)).config_file.stat().st_mtime_ns
 
     assert started(other) < started(second)  # before: both transfers first, the other run once one of them ended

@@ -39,6 +39,8 @@ def _imports(module: str) -> list[tuple[str, bool]]:
                 found.extend((a.name, in_function) for a in node.names)
             elif (node.module or "").startswith("mkf_utils."):
                 found.append((node.module.split(".")[1], in_function))
+        if isinstance(node, ast.Import):  # import mkf_utils.x
+            found.extend((a.name.split(".")[1], in_function) for a in node.names if a.name.startswith("mkf_utils."))
         for child in ast.iter_child_nodes(node):
             visit(child, in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -11,6 +10,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 
+from conftest import records_copy
 from mkf_utils.experiments import TABLE_COLUMNS
 from mkf_utils.runs import RunStore
 
@@ -160,8 +160,7 @@ def test_figure5_depths_share_an_axis(figure3, figure5):
 def test_figure3_rebuilds_from_records_alone(figure3, store_dir, tmp_path):
     """A fresh clone has the records (config, metrics, result) but no weights: the figure comes out the same,
     and nothing trains."""
-    records = tmp_path / "records"
-    shutil.copytree(store_dir, records, ignore=shutil.ignore_patterns("model.pt", "checkpoint.pt", ".lock"))
+    records = records_copy(store_dir, tmp_path / "records")
     (tmp_path / "out").mkdir()
     out = execute("figure3_manmade_natural.ipynb", tmp_path / "out", records, seeds=[0, 1])
     pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(out / "figure3.csv"))

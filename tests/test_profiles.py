@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from omegaconf import OmegaConf
 
 from mkf_utils.errors import MKFError
 from mkf_utils.config import load_config, run_id
-from mkf_utils.figures import progress, recorded, subtitle
+from mkf_utils.figures import optional_section_runs, progress, recorded, subtitle
 from mkf_utils.profiles import PROFILES, check, load_profile, only, section_plan, training_order
 from mkf_utils.runs import RunStore
 
@@ -115,7 +113,7 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     plan = section_plan(load_profile(path), "figure3")
     gone = next(p for p in plan if p.labels["treatment"] == "base" and p.labels["target"] == "natural"
                 and p.labels["seed"] == 1)
-    (store.path(run_id(gone.config)) / "result.json").unlink()
+    store.folder(run_id(gone.config)).result_file.unlink()
     shown = {(p.labels["treatment"], p.labels["target"], p.labels["seed"]) for p in recorded(plan, store)}
     assert shown == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 0), ("base", "man-made", 1)}
 
@@ -177,10 +175,10 @@ def test_orphaned_records_are_listed(tmp_path, capsys):
     assert "smoke:figure3" in planned[run_id(base)]
     store = RunStore(tmp_path)
     for cfg in (base, load_config(overrides={**OmegaConf.to_container(base), "seed": 12345})):
-        folder = store.path(run_id(cfg))  # a finished run's record, without training it
-        folder.mkdir()
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-        (folder / "result.json").write_text('{"top1": 0.5}')
+        folder = store.folder(run_id(cfg))  # a finished run's record, without training it
+        folder.path.mkdir()
+        folder.config_file.write_text(OmegaConf.to_yaml(cfg))
+        folder.result_file.write_text('{"top1": 0.5}')
     assert main(["runs", "--orphans", "--store", str(tmp_path)]) == 0
     assert capsys.readouterr().out.split() == [run_id(load_config(overrides={**OmegaConf.to_container(base), "seed": 12345}))]
 
@@ -211,10 +209,10 @@ def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys
     plan = section_plan(P, "figure3")
     store = RunStore(tmp_path)
     for p in plan[:2]:  # two bases, recorded without training
-        folder = store.path(run_id(p.config))
-        folder.mkdir()
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(p.config))
-        (folder / "result.json").write_text('{"top1": 0.5, "train_time_s": 600, "device": "cuda"}')
+        folder = store.folder(run_id(p.config))
+        folder.path.mkdir()
+        folder.config_file.write_text(OmegaConf.to_yaml(p.config))
+        folder.result_file.write_text('{"top1": 0.5, "train_time_s": 600, "device": "cuda"}')
     with pytest.raises(MKFError, match="its records were trained on cuda, this machine trains on cpu"):
         check_training(P, plan, store, "figure3", "section figure3")
     assert f"2 of {len(plan)} runs recorded; {len(plan) - 2} to train here, about" in capsys.readouterr().out
@@ -225,6 +223,19 @@ def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys
                    "figure3", "section figure3")
     check_training(P, plan[:2], store, "figure3", "section figure3")
     assert capsys.readouterr().out.splitlines()[-1] == "section figure3: all 2 runs recorded; nothing to train"
+
+
+def test_an_optional_section_says_why_it_shows_nothing(tmp_path, capsys):
+    """A notebook's optional part (the controls' lowdata and bankdepth) shows nothing, saying why, where the profile
+    lacks the section or none of its runs is recorded; it trains nothing for that."""
+    store = RunStore(tmp_path)
+    assert optional_section_runs(load_profile("quick"), "bankdepth", store) is None
+    assert capsys.readouterr().out == "this profile has no bankdepth section\n"
+    P = load_profile("smoke")
+    assert optional_section_runs(P, "bankdepth", store, recorded_only=True) is None
+    planned = len(section_plan(P, "bankdepth"))
+    assert capsys.readouterr().out.splitlines()[-1] == f"bankdepth: none of its {planned} planned runs is recorded with its base yet"
+    assert not any(tmp_path.iterdir())
 
 
 def test_training_order_puts_the_deciding_runs_first_seed_by_seed():

@@ -37,6 +37,7 @@ def test_the_record_check_covers_the_evidence_figures():
     assert {"evidence/figure3", "evidence/figure4", "evidence/figure5", "evidence-gpu/figure3", "quick/figure3"} <= covered
 
 
+@pytest.mark.integration  # asks git which records are tracked
 @pytest.mark.parametrize("table", TABLES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_run_in_a_figure_has_its_record(table: Path):
     df = pd.read_csv(table)
@@ -45,12 +46,12 @@ def test_every_run_in_a_figure_has_its_record(table: Path):
     assert not missing, f"{table.name} names runs whose records are not committed: {missing[:5]} (run `make records`)"
     if "epoch" in df.columns:  # a table of curves: each row is one epoch of a run's metrics.csv
         for rid, rows in df.groupby("run_id"):
-            recorded = pd.read_csv(ROOT / "runs" / rid / "metrics.csv").set_index("epoch").top1
+            recorded = pd.read_csv(RunFolder(ROOT / "runs" / rid).metrics_file).set_index("epoch").top1
             assert rows.top1.to_numpy() == pytest.approx(recorded[rows.epoch].to_numpy(), abs=1e-9), \
                 f"{table.name}: {rid}'s curve differs from its metrics.csv"
         return
     for row in df.itertuples():
-        recorded = json.loads((ROOT / "runs" / row.run_id / "result.json").read_text())["top1"]
+        recorded = json.loads(RunFolder(ROOT / "runs" / row.run_id).result_file.read_text())["top1"]
         assert row.top1 == pytest.approx(recorded, abs=1e-9), f"{table.name}: {row.run_id} top-1 differs from its record"
 
 
@@ -81,18 +82,19 @@ def test_each_results_page_is_what_make_results_writes(folder: Path):
 
 
 def test_the_readmes_quoted_differences_are_the_committed_ones():
-    """Every paired difference the README quotes (a line "`<profile>/<figure>: <comparison>[, <direction>]`
-    <interval text>") is the one in that figure's committed *_paired.csv, in the words
+    """Every paired difference the README quotes (a line "`<profile>/<figure>: <comparison>[, <direction>][, n =
+    <depth>]` <interval text>") is the one in that figure's committed *_paired.csv, in the words
     `mkf_utils.stats.interval_text` writes."""
     import re
 
     from mkf_utils.stats import interval_text
 
-    quoted = re.findall(r"`([\w-]+)/(\w+): (.+? − .+?)(?:, (\S+→\S+))?` ([+-]\d\.\d{3}(?: \[[^]]+\])? \(\d+ pairs?\))",
-                        (ROOT / "README.md").read_text())
+    quoted = re.findall(r"`([\w-]+)/(\w+): (.+? − .+?)(?:, (\S+→\S+))?(?:, n = (\d+))?` "
+                        r"([+-]\d\.\d{3}(?: \[[^]]+\])? \(\d+ pairs?\))", (ROOT / "README.md").read_text())
     assert quoted, "the README quotes no paired difference in the form this test reads"
-    for profile, figure, comparison, direction, text in quoted:
+    for profile, figure, comparison, direction, n, text in quoted:
         paired = pd.read_csv(ROOT / "paper_figures" / profile / f"{figure}_paired.csv")
-        rows = paired[(paired.comparison == comparison) & ((paired.direction == direction) if direction else True)]
+        rows = paired[(paired.comparison == comparison) & ((paired.direction == direction) if direction else True)
+                      & ((paired.n == int(n)) if n else True)]
         assert len(rows) == 1, f"README quotes {profile}/{figure}: {comparison}, which its paired table has {len(rows)} times"
         assert interval_text(rows.iloc[0]) == text, f"README quotes {comparison} as {text}: rebuild or requote"

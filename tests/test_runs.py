@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from conftest import TINY, tiny_config
 from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
+from mkf_utils.runfolder import RunFolder
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.integration  # runs train, processes spawn
@@ -46,27 +47,28 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     with pytest.raises(Interrupt):
         broken.run(cfg, step_hook=kill_mid_epoch_2)
     run_dir = broken.path(run_id(cfg))
-    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "result.json").exists()
-    assert len(pd.read_csv(run_dir / "metrics.csv")) == 1  # epoch 1 done, epoch 2 lost mid-way
+    assert RunFolder(run_dir).checkpoint_file.exists() and not RunFolder(run_dir).result_file.exists()
+    assert len(pd.read_csv(RunFolder(run_dir).metrics_file)) == 1  # epoch 1 done, epoch 2 lost mid-way
     resumed = broken.run(cfg)
     timing = ("epoch_time_s", "train_img_s")
-    a = pd.read_csv(tmp_path / "a" / run_id(cfg) / "metrics.csv").drop(columns=list(timing))
-    b = pd.read_csv(run_dir / "metrics.csv").drop(columns=list(timing))
+    a = pd.read_csv(RunFolder(tmp_path / "a" / run_id(cfg)).metrics_file).drop(columns=list(timing))
+    b = pd.read_csv(RunFolder(run_dir).metrics_file).drop(columns=list(timing))
     pd.testing.assert_frame_equal(a, b, check_exact=True)
     assert resumed["top1"] == straight["top1"]
-    sa = torch.load(tmp_path / "a" / run_id(cfg) / "model.pt")
-    sb = torch.load(run_dir / "model.pt")
+    sa = torch.load(RunFolder(tmp_path / "a" / run_id(cfg)).weights_file)
+    sb = torch.load(RunFolder(run_dir).weights_file)
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert not (run_dir / "checkpoint.pt").exists()
+    assert not RunFolder(run_dir).checkpoint_file.exists()
 
 
 def test_finished_run_is_found_not_recomputed(store):
     cfg = tiny_config("optim.epochs=1")
     first = store.run(cfg)
-    stamp = (store.path(first["run_id"]) / "result.json").stat().st_mtime_ns
+    stamp = store.folder(first["run_id"]).result_file.stat().st_mtime_ns
     assert store.run(cfg) == first
-    assert (store.path(first["run_id"]) / "result.json").stat().st_mtime_ns == stamp
-    assert {"config.yaml", "metrics.csv", "model.pt", "result.json"} <= {p.name for p in store.path(first["run_id"]).iterdir()}
+    assert store.folder(first["run_id"]).result_file.stat().st_mtime_ns == stamp
+    run = store.folder(first["run_id"])
+    assert {run.config_file, run.metrics_file, run.weights_file, run.result_file} <= set(run.path.iterdir())
     df = store.collect()
     row = df[df.run_id == first["run_id"]].iloc[0]
     assert row["model.name"] == "convnext_atto" and row["top1"] == first["top1"]
@@ -77,7 +79,7 @@ def test_checkpoint_loads_into_plain_timm_model(store):
     from mkf_utils.models import create_model
 
     res = store.run(tiny_config("optim.epochs=1"))
-    sd = torch.load(store.path(res["run_id"]) / "model.pt", weights_only=True)
+    sd = torch.load(store.folder(res["run_id"]).weights_file, weights_only=True)
     plain = timm.create_model("convnext_atto", num_classes=res["num_classes"])
     plain.load_state_dict(sd)
     ours = create_model("convnext_atto", res["num_classes"], stem_stride=2)
@@ -92,8 +94,8 @@ def test_transfer_run_freezes_source_filters(store):
     res = store.run(tiny_config("data.split=random-b:0", "optim.epochs=1", f"transfer.source={src['run_id']}",
                                 "transfer.n=6"))
     assert res["frozen_units"][-1] == "stages.2.blocks.1.conv_dw" and 0 < res["frozen_fraction"] < 0.05
-    a = torch.load(store.path(src["run_id"]) / "model.pt")
-    b = torch.load(store.path(res["run_id"]) / "model.pt")
+    a = torch.load(store.folder(src["run_id"]).weights_file)
+    b = torch.load(store.folder(res["run_id"]).weights_file)
     assert all(torch.equal(a[f"{u}.weight"], b[f"{u}.weight"]) for u in res["frozen_units"])
     assert not torch.equal(a["stages.3.blocks.0.conv_dw.weight"], b["stages.3.blocks.0.conv_dw.weight"])
 
@@ -108,7 +110,7 @@ def test_run_id_covers_what_not_how():
 
 def test_corrupt_checkpoint_is_reported_and_kept(tmp_path):
     store, cfg = RunStore(tmp_path), tiny_config()
-    ckpt = store.path(run_id(cfg)) / "checkpoint.pt"
+    ckpt = store.folder(run_id(cfg)).checkpoint_file
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"not a checkpoint")
     with pytest.raises(MKFError, match="is corrupt.*rm .*checkpoint.pt"):
@@ -169,8 +171,8 @@ def test_cli_units_and_splits(capsys):
 def test_collect_skips_runs_it_cannot_read(tmp_path):
     stale = tmp_path / "0123456789ab"
     stale.mkdir()
-    (stale / "config.yaml").write_text("runtime:\n  channels_last: auto\n")
-    (stale / "result.json").write_text("{}")
+    RunFolder(stale).config_file.write_text("runtime:\n  channels_last: auto\n")
+    RunFolder(stale).result_file.write_text("{}")
     with pytest.warns(UserWarning, match="skipping run"):
         assert RunStore(tmp_path).collect().empty
 
@@ -199,7 +201,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     assert two["test_images"] == one["test_images"] == 130  # 13 per class, odd: no padding
     assert abs(two["top1"] - one["top1"]) <= 1 / 130  # at most one test image flips
     assert abs(two["train_top1"] - one["train_top1"]) <= 0.01
-    assert (tmp_path / "two" / two["run_id"] / "model.pt").exists()
+    assert RunFolder(tmp_path / "two" / two["run_id"]).weights_file.exists()
     odd = train(torchrun, "odd", batch=33)
     assert odd.returncode != 0 and "data.batch_size=33 (the global batch) does not split evenly over 2 ranks" in odd.stderr
 
@@ -255,7 +257,7 @@ def test_corrupt_result_is_a_clear_error_and_skipped_by_collect(tmp_path):
     store = RunStore(tmp_path)
     cfg = tiny_config("optim.epochs=1")
     store.run(cfg)
-    f = store.path(run_id(cfg)) / "result.json"
+    f = store.folder(run_id(cfg)).result_file
     f.write_text(f.read_text()[:20])  # truncated
     with pytest.raises(MKFError, match="is corrupt.*delete"):
         store.run(cfg)
@@ -292,13 +294,13 @@ def test_sigkill_mid_epoch_then_restart_equals_uninterrupted(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run_dir = metrics().parent
-    assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "result.json").exists()
+    assert RunFolder(run_dir).checkpoint_file.exists() and not RunFolder(run_dir).result_file.exists()
     subprocess.run(args + [str(killed)], cwd=cwd, check=True, capture_output=True)
     timing = ["epoch_time_s", "train_img_s"]
-    a = pd.read_csv(tmp_path / "straight" / run_dir.name / "metrics.csv").drop(columns=timing)
-    b = pd.read_csv(run_dir / "metrics.csv").drop(columns=timing)
+    a = pd.read_csv(RunFolder(tmp_path / "straight" / run_dir.name).metrics_file).drop(columns=timing)
+    b = pd.read_csv(RunFolder(run_dir).metrics_file).drop(columns=timing)
     pd.testing.assert_frame_equal(a, b, check_exact=True)
-    sa, sb = (torch.load(d / run_dir.name / "model.pt") for d in (tmp_path / "straight", killed))
+    sa, sb = (torch.load(RunFolder(d / run_dir.name).weights_file) for d in (tmp_path / "straight", killed))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -328,7 +330,7 @@ def test_flip_evaluation_averages_an_image_and_its_mirror():
 
 def test_result_records_its_provenance(store):
     res = store.run(tiny_config("optim.epochs=1"))
-    p = json.loads((store.path(res["run_id"]) / "result.json").read_text())["provenance"]
+    p = json.loads(store.folder(res["run_id"]).result_file.read_text())["provenance"]
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     if head.returncode == 0:
         assert p["code_revision"] == head.stdout.strip() and isinstance(p["code_dirty"], bool)

@@ -1,0 +1,98 @@
+"""The figures' charts (mkf_utils.plots) on constructed run tables: each panel draws what its table says."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mkf_utils.experiments import relative_accuracy
+from mkf_utils.plots import (figure1_chart, figure3_chart, figure4_chart, figure5_chart, pointwise_chart, summarize,
+                             yosinski_reference)
+from mkf_utils.retention import ALEXNET, retention_areas
+from mkf_utils.stats import paired_differences
+
+pytestmark = pytest.mark.unit
+HALVES = ["man-made", "natural"]
+
+
+def _table(nets: tuple[str, ...] = ("a",), units: int = 4) -> pd.DataFrame:
+    """Bases, AnB at n = 2 and 4 and random-frozen at 4, into both halves, 3 seeds, made-up top-1."""
+    rng, rows = np.random.default_rng(0), []
+    for net in nets:
+        for target, source in zip(HALVES, HALVES[::-1]):
+            for seed in range(3):
+                for treatment, n in (("base", 0), ("AnB", 2), ("AnB", units), ("random-frozen", units)):
+                    rows.append({"architecture": net, "target": target, "seed": seed, "treatment": treatment,
+                                 "n": n, "n_units": units, "top1": rng.uniform(0.4, 0.6), "frozen_fraction": n / units,
+                                 "direction": target if n == 0 else f"{source}→{target}"})
+    return relative_accuracy(pd.DataFrame(rows))
+
+
+def _panels(spec: dict) -> list[dict]:
+    """The panels of a concatenated chart's spec, in reading order."""
+    key = next(k for k in ("vconcat", "hconcat") if k in spec)
+    return [q for p in spec[key] for q in (_panels(p) if "vconcat" in p or "hconcat" in p else [p])]
+
+
+def _rows(spec: dict, panel: dict) -> list[dict]:
+    """The rows a panel draws (its first layer's data, or the facet's)."""
+    data = panel.get("data") or panel.get("layer", [{}])[0].get("data") or panel["spec"]["layer"][0].get("data")
+    return spec["datasets"][data["name"]]
+
+
+def test_figure3_draws_each_direction_its_share_frozen_and_the_paired_differences():
+    table = _table()
+    paired = paired_differences(table)
+    spec = figure3_chart(table, paired, HALVES, ["a profile line"]).to_dict()
+    panels = _panels(spec)
+    assert [p["title"] for p in panels] == ["a. natural → man-made", "b. man-made → natural", "c. parameters frozen",
+                                           "d. paired differences (same seed)"]
+    for panel, target in zip(panels, HALVES):
+        drawn = {(r["treatment"], r["n"], round(r["rel_ratio"], 9)) for r in _rows(spec, panel)}
+        means = table[(table.target == target) & (table.treatment != "base")].groupby(["treatment", "n"]).rel_ratio.mean()
+        assert drawn >= {(t, n, round(v, 9)) for (t, n), v in means.items()}
+    assert {r["treatment"] for r in _rows(spec, panels[2])} == {"AnB"}
+    assert len(_rows(spec, panels[3])) == len(paired)
+    assert spec["title"]["subtitle"][0] == "a profile line" and spec["title"]["subtitle"][-1].startswith("Mean ± sd")
+
+
+def test_figure4_plots_ratio_difference_and_share_over_both_directions():
+    table = _table()
+    spec = figure4_chart(table, []).to_dict()
+    panels = _panels(spec)
+    assert [p["title"] for p in panels] == ["a. relative top-1 (ratio)", "b. relative top-1 (difference)",
+                                           "c. parameters frozen"]
+    means = table[table.treatment == "AnB"].groupby("n").rel_diff.mean()  # over seeds and both directions
+    drawn = {r["n"]: r["rel_diff"] for r in _rows(spec, panels[1]) if r["treatment"] == "AnB" and r["n"] > 0}
+    assert drawn == pytest.approx(means.to_dict())
+    assert spec["title"]["subtitle"][-1] == "Mean ± sd over seeds and both directions."
+
+
+def test_figure5_bars_follow_the_nets_depth_and_name_their_measured_depths():
+    table = _table(("ResNet-18", "ResNet-34"))
+    table = table[table.target == "natural"]
+    areas = retention_areas(summarize(table), yosinski_reference("natural"))
+    spec = figure5_chart(table, areas, "man-made", "natural", ["ResNet-18", "ResNet-34", ALEXNET], []).to_dict()
+    panels = _panels(spec)
+    assert panels[0]["title"] == "a. relative top-1, man-made → natural"
+    assert {r["architecture"] for r in _rows(spec, panels[1])} == {"ResNet-18", "ResNet-34", ALEXNET}
+    assert "ResNet-18: 3; ResNet-34: 3" in spec["title"]["subtitle"][-1]  # n = 0, 2, 4 of AnB
+
+
+def test_pointwise_chart_shows_the_curve_and_every_paired_difference():
+    table = _table()
+    paired = paired_differences(table)
+    spec = pointwise_chart(table, paired, ["x"]).to_dict()
+    panels = _panels(spec)
+    assert [p["title"] for p in panels] == ["a. top-1 / base against the pointwise units frozen",
+                                           "b. paired differences (same seed)"]
+    assert len(_rows(spec, panels[1])) == len(paired)
+
+
+def test_figure1_draws_one_gallery_per_unit_kind_in_order():
+    taps = pd.DataFrame({"model": "m", "position": "first", "unit": "u", "filter": 0, "row": [0, 0, 1, 1],
+                         "col": [0, 1, 0, 1], "value": [1.0, -0.5, 0.2, 0.0]})
+    table = pd.concat([taps.assign(units="depthwise"), taps.assign(units="conv", value=-taps.value)])
+    spec = figure1_chart(table, ["seed 0"]).to_dict()
+    assert [p["title"] for p in spec["vconcat"]] == ["a. depthwise filters (DS-CNN)", "b. conv filters (ResNet)"]
+    assert [r["value"] for r in _rows(spec, spec["vconcat"][1])] == [-1.0, 0.5, -0.2, 0.0]
