@@ -15,10 +15,11 @@ writes the reading (:func:`reading`), each verdict from a 95% interval paired by
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 
-from .stats import interval_text, verdict
+from .stats import interval_text, paired_differences, verdict
 from .treatments import BANK_TREATMENT
 
 BANK_ORDER = ["random", "master-key", "A-centres", "B-centres", "A-exemplars", "B-exemplars"]  # drawn and read so
@@ -71,6 +72,22 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     levers = out.treatment.map(lever)
     out["lever"], out["bank"], out["k"] = levers.str[0], levers.str[1], levers.str[2]
     return out.fillna({"top1_sd": 0.0, "rel_ratio_sd": 0.0})
+
+
+def save_paired(table: pd.DataFrame, pairs: list[tuple[str, str]], out_dir: str | Path, name: str) -> pd.DataFrame:
+    """The paired differences of ``pairs`` in ``table`` (:func:`mkf_utils.stats.paired_differences`), written
+    beside its run table as ``out_dir/name_paired.csv`` and returned."""
+    paired = paired_differences(table, pairs)
+    paired.to_csv(Path(out_dir) / f"{name}_paired.csv", index=False)
+    return paired
+
+
+def save(table: pd.DataFrame, out_dir: str | Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The all-units controls' :func:`summary` and the paired differences of their :func:`comparisons`, written
+    beside the run table as ``name_summary.csv`` and ``name_paired.csv``; returns both."""
+    means = summary(table)
+    means.to_csv(Path(out_dir) / f"{name}_summary.csv", index=False)
+    return means, save_paired(table, comparisons(table.treatment), out_dir, name)
 
 
 def detectable(row: pd.Series | dict) -> float:

@@ -343,6 +343,16 @@ def curves_panel(curves: pd.DataFrame, color: str, title: str) -> alt.FacetChart
         width=260, height=220).facet(column=alt.Column("architecture:N", title=None)).properties(title=title)
 
 
+def lowdata_chart(summary: pd.DataFrame, curves: pd.DataFrame, subtitle: list[str]) -> alt.VConcatChart:
+    """The little-target-data chart: the :func:`lowdata_panel` of ``summary``
+    (:func:`mkf_utils.controls.lowdata_summary`) over the bases' test curves (:func:`curves_panel`, one line per
+    target size)."""
+    return alt.vconcat(
+        lowdata_panel(summary, "Little target data: sources trained on a whole half", subtitle),
+        curves_panel(curves, "per_class", "The bases during training: did each size converge?"),
+    ).resolve_scale(color="independent")
+
+
 def retention_bars(areas: pd.DataFrame, order: list[str]) -> alt.FacetChart:
     """Figure 5's bars: each net's (and AlexNet's) relative top-1 at its deepest unit and area under its curve
     (:func:`mkf_utils.retention.retention_areas`), in ``order``."""
@@ -526,14 +536,14 @@ def figure4_chart(table: pd.DataFrame, subtitle: list[str]) -> alt.HConcatChart:
                                  + [f"{_MEAN_SD} and both directions."]))
 
 
-def figure5_chart(table: pd.DataFrame, areas: pd.DataFrame, source: str, target: str, order: list[str],
+def figure5_chart(summary: pd.DataFrame, areas: pd.DataFrame, source: str, target: str, order: list[str],
                   subtitle: list[str]) -> alt.HConcatChart:
-    """Figure 5 from its run table (one direction, ``source`` → ``target``): each net's relative top-1 against
-    n / N with Yosinski's AlexNet, and the retention ``areas`` (:func:`mkf_utils.retention.retention_areas`) as
-    bars in ``order``."""
+    """Figure 5 from its run table's :func:`summarize` (one direction, ``source`` → ``target``): each net's
+    relative top-1 against n / N with Yosinski's AlexNet, and the retention ``areas``
+    (:func:`mkf_utils.retention.retention_areas`, from the same summary) as bars in ``order``."""
     depths = "; ".join(f"{r.architecture}: {r.depths}" for r in areas.itertuples())
     return alt.hconcat(
-        transfer_panel(summarize(table), "rel_ratio", f"a. relative top-1, {source} → {target}",
+        transfer_panel(summary, "rel_ratio", f"a. relative top-1, {source} → {target}",
                        yosinski_reference(target=target)),
         retention_bars(areas, order).properties(title="b. retention summary"),
     ).properties(title=alt.Title("Figure 5: accuracy retention across ResNet depths", subtitle=subtitle + [

@@ -59,7 +59,7 @@ def figure4_reading(table: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
 
 def figure5_reading(table: pd.DataFrame) -> list[str]:
     """Each net's retention at its deepest unit and its area beside AlexNet's, then per seed at full depth, and each
-    deeper net against the one before (:mod:`mkf_utils.retention`)."""
+    deeper net against the shallowest and the paper's ordering (:mod:`mkf_utils.retention`)."""
     nets = list(table.architecture.unique())
     target = table[table.treatment != "base"].target.iloc[0]
     areas = retention.retention_areas(summarize(table), yosinski_reference(target=target))

@@ -3,13 +3,13 @@
 :func:`retention_areas` gives each curve's value at its deepest unit and its area under the curve (with
 Yosinski's AlexNet beside the nets); :func:`reading` says, per net, the retention at full depth per seed with its
 95% interval, AnB against random-frozen filters at full depth (paired by seed: whether the copied filters matter),
-and whether each deeper net retains more than the one before it (Welch's interval: different nets do not pair by
-seed).
+whether each deeper net retains more than the shallowest (Welch's interval: different nets do not pair by seed), and
+whether the paper's ordering (deeper nets retain more) holds.
 
 >>> t = pd.DataFrame({"architecture": ["a"] * 3 + ["b"] * 3, "treatment": "AnB", "n": 4, "n_units": 4,
 ...                   "rel_ratio": [0.80, 0.82, 0.84, 0.90, 0.92, 0.94]})
->>> reading(t, ["a", "b"])[-1]
-"- **b retains more than a** at full depth: difference +0.100 [+0.055, +0.145] (Welch's 95% interval)."
+>>> reading(t, ["a", "b"])[-2:]
+["- **b retains more than a** at full depth: difference +0.100 [+0.055, +0.145] (Welch's 95% interval).", "- The paper's ordering, deeper nets retaining more than a: holds here for every deeper net (b)."]
 """
 from __future__ import annotations
 
@@ -49,11 +49,12 @@ def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
     per_seed = {a: full[full.architecture == a].rel_ratio for a in architectures}
     lines = []
     for a, v in per_seed.items():
+        if v.empty:
+            lines.append(f"- {a}, all units: no run recorded yet.")
+            continue
         mean, low, high = mean_interval(v)
         lines.append(f"- {a}, all units, per seed: {', '.join(f'{x:.3f}' for x in v)}; mean {mean:.3f}"
                      + (f" [{low:.3f}, {high:.3f}]" if len(v) > 1 else " (one seed, no interval)") + ".")
-    words = {"above": "retains more than", "below": "retains less than", "unclear": "cannot be told from",
-             "one pair": "has no interval against", "no pairs": "has no runs to compare with"}
     control = paired_differences(table, [("AnB", "random-frozen")]) if (table.treatment == "random-frozen").any() \
         else pd.DataFrame(columns=["n", "n_units"])
     for r in control[control.n == control.n_units].itertuples():
@@ -63,9 +64,28 @@ def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
                         "below": "random filters do better than the copied ones",
                         "unclear": "copied and random filters cannot be told apart"}.get(verdict(r), "no interval")
                      + ".")
-    for shallow, deep in zip(architectures, architectures[1:]):
+    return lines + _against_shallowest(per_seed, architectures)
+
+
+def _against_shallowest(per_seed: dict[str, pd.Series], architectures: list[str]) -> list[str]:
+    """Each deeper net against the shallowest (Welch), then whether every deeper net retains more."""
+    words = {"above": "retains more than", "below": "retains less than", "unclear": "cannot be told from",
+             "one pair": "has no interval against", "no pairs": "has no runs to compare with"}
+    shallow, lines, verdicts = architectures[0], [], {}
+    for deep in architectures[1:]:
         diff, low, high = difference_interval(per_seed[deep], per_seed[shallow])
-        v = verdict({"low": low, "high": high, "pairs": min(len(per_seed[deep]), len(per_seed[shallow]))})
+        v = verdicts[deep] = verdict({"low": low, "high": high,
+                                      "pairs": min(len(per_seed[deep]), len(per_seed[shallow]))})
         ci = f" [{low:+.3f}, {high:+.3f}]" if v in ("above", "below", "unclear") else ""
         lines.append(f"- **{deep} {words[v]} {shallow}** at full depth: difference {diff:+.3f}{ci} (Welch's 95% interval).")
-    return lines
+    if not verdicts:
+        return lines
+    head = f"- The paper's ordering, deeper nets retaining more than {shallow}: "
+    if all(v == "above" for v in verdicts.values()):
+        return lines + [head + f"holds here for every deeper net ({', '.join(verdicts)})."]
+    missing = [d for d, v in verdicts.items() if v in ("one pair", "no pairs")]
+    said = {"below": "retain{} less", "unclear": "cannot be told from it", "above": "retain{} more"}
+    groups = {k: [d for d, v in verdicts.items() if v == k] for k in said}
+    parts = [f"{', '.join(nets)} {said[k].format('s' if len(nets) == 1 else '')}" for k, nets in groups.items() if nets]
+    return lines + [head + "not shown here (" + "; ".join(parts + ([f"{', '.join(missing)} too few seeds"]
+                                                                     if missing else [])) + ")."]

@@ -1,15 +1,26 @@
 """Shared fixtures: tiny configs on the synthetic dataset, and a run store per test session."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import papermill as pm
 import pytest
+from omegaconf import OmegaConf
 
-from mkf_utils.config import load_config
+from mkf_utils.config import load_config, run_id
 from mkf_utils.runfolder import RunFolder
 from mkf_utils.runs import RunStore
 
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+TINY_NOTEBOOK = {  # over the smoke profile: synthetic data, so the notebooks run in seconds
+    "data": {"name": "synthetic", "root": None, "per_class": 8, "test_per_class": 4},
+    "halves": {"man-made": "random-a:0", "natural": "random-b:0"},
+    "batch_size": 8,
+    "figure3": {"treatments": {"AnB": [0.5, 1.0], "BnB": [1.0], "random-frozen": [1.0]}},
+    "figure4": {"treatments": {"AnB": [0.5, 1.0]}},
+}
 TINY = ["data.name=synthetic", "model.name=convnext_atto", "model.stem_stride=2", "data.batch_size=32", "data.per_class=32",
         "optim.epochs=2", "optim.warmup_epochs=0.5", "optim.lr=0.05", "runtime.deterministic=true"]
 
@@ -17,6 +28,15 @@ TINY = ["data.name=synthetic", "model.name=convnext_atto", "model.stem_stride=2"
 def tiny_config(*overrides: str):
     """A 2-epoch convnext_atto run on synthetic data (10 steps per epoch, about a second each on 2 cores)."""
     return load_config(overrides=TINY + list(overrides))
+
+
+def execute(notebook: str, out: Path, store: RunStore, params: dict | None = None, **overrides) -> Path:
+    """Run ``notebook`` through papermill at the smoke profile with :data:`TINY_NOTEBOOK` and ``overrides`` over it,
+    and notebook ``params``, into ``out`` (``executed.ipynb`` and the files it writes); returns ``out``."""
+    pm.execute_notebook(NOTEBOOKS / notebook, out / "executed.ipynb", kernel_name="python3", cwd=str(NOTEBOOKS),
+                        parameters={"profile": "smoke", "overrides": {**TINY_NOTEBOOK, **overrides},
+                                    "store": str(store.root), "out_dir": str(out), **(params or {})})
+    return out
 
 
 def records_copy(src: Path, dst: Path) -> Path:
@@ -27,6 +47,16 @@ def records_copy(src: Path, dst: Path) -> Path:
             (dst / run.name).mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, dst / run.name / f.name)
     return dst
+
+
+def fake_record(store: RunStore, cfg, **result) -> str:
+    """A finished run's record of ``cfg`` in ``store`` (its config and a result of ``result``), without training;
+    returns the run's id."""
+    folder = store.folder(run_id(cfg))
+    folder.path.mkdir()
+    folder.config_file.write_text(OmegaConf.to_yaml(cfg))
+    folder.result_file.write_text(json.dumps(result))
+    return folder.path.name
 
 
 def pytest_collection_modifyitems(items):

@@ -110,3 +110,12 @@ def test_exemplar_banks_are_read_beside_the_centres():
     assert lines[-1].startswith("- **Verdict, C, man-made→natural:** the other half's exemplar filters beat random ones "
                                 "at k = 4: general filters, measured; the other half's k-means centres do worse")
     assert "generality across the halves is not shown" not in lines[-1]
+
+
+def test_save_writes_the_summary_and_paired_differences_it_returns(tmp_path):
+    t = _table({"identity": [-0.06, -0.05, -0.07], "random k=2": [0.0, 0.01, -0.01]})
+    summary, paired = controls.save(t, tmp_path, "c")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c_summary.csv"), summary, check_dtype=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "c_paired.csv"), paired, check_dtype=False)
+    assert set(summary.treatment) == {"base", "identity", "random k=2"}
+    assert paired.set_index("comparison").loc["identity − base", "mean"] == pytest.approx(-0.06)

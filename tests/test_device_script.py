@@ -27,8 +27,9 @@ def test_the_gpu_script_trains_for_its_minutes_and_packs_what_it_wrote(tmp_path)
     assert "did not start before the deadline" in log  # the time limit stopped the plan
     with tarfile.open(tmp_path / "out" / "records.tar") as tar:
         names = tar.getnames()
-    record = {getattr(RunFolder("."), role).name for role in RunFolder.RECORD}
-    finished = {n.split("/")[0] for n in names if n.endswith(RunFolder(".").result_file.name)}
+    folder = RunFolder(".")
+    record = {getattr(folder, role).name for role in RunFolder.RECORD}
+    finished = {n.split("/")[0] for n in names if n.endswith(folder.result_file.name)}
     assert finished and f"runs finished here: {len(finished)}" in log
     assert all(n.split("/")[1] in record for n in names)
     committed = {p.name for p in (REPO / "runs").iterdir()}

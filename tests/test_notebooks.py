@@ -1,60 +1,45 @@
-"""Smoke tier: figure notebooks through papermill at tiny parameters, then their recorded numbers checked."""
+"""Smoke tier, Figure 3's family: Figures 3, 4, 5, 1 and the generality notebook through papermill at tiny
+parameters on one run store (they reuse Figure 3's runs), then their recorded numbers checked. The notebooks that
+need no other's runs are in test_notebook_tables.py, so pytest-xdist runs the two modules side by side."""
 from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 
 import nbformat
 import pandas as pd
-import papermill as pm
 import pytest
 
-from conftest import records_copy
+from conftest import execute, records_copy
 from mkf_utils.experiments import TABLE_COLUMNS
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.smoke
-NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
-TINY = {  # over the smoke profile: synthetic data, so the notebooks run in seconds
-    "data": {"name": "synthetic", "root": None, "per_class": 8, "test_per_class": 4},
-    "halves": {"man-made": "random-a:0", "natural": "random-b:0"},
-    "batch_size": 8,
-    "figure3": {"treatments": {"AnB": [0.5, 1.0], "BnB": [1.0], "random-frozen": [1.0]}},
-    "figure4": {"treatments": {"AnB": [0.5, 1.0]}},
-}
 
 
 @pytest.fixture(scope="module")
-def store_dir(tmp_path_factory):
-    """One run store for all notebooks here, as in `make figures`: Figure 4 and 5 reuse Figure 3's runs."""
-    return tmp_path_factory.mktemp("runs")
-
-
-def execute(notebook: str, out: Path, store_dir: Path, params: dict | None = None, **overrides) -> Path:
-    """Run ``notebook`` at the smoke profile with TINY and ``overrides`` over it, and notebook ``params``."""
-    pm.execute_notebook(NOTEBOOKS / notebook, out / "executed.ipynb", kernel_name="python3", cwd=str(NOTEBOOKS),
-                        parameters={"profile": "smoke", "overrides": {**TINY, **overrides}, "store": str(store_dir),
-                                    "out_dir": str(out), **(params or {})})
-    return out
+def store(tmp_path_factory) -> RunStore:
+    """One run store for all notebooks here, as in `make figures`: Figures 1, 4, 5 and generality reuse Figure 3's
+    runs."""
+    return RunStore(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
-def figure3(tmp_path_factory, store_dir):
-    return execute("figure3_manmade_natural.ipynb", tmp_path_factory.mktemp("figure3"), store_dir, seeds=[0, 1])
+def figure3(tmp_path_factory, store):
+    return execute("figure3_manmade_natural.ipynb", tmp_path_factory.mktemp("figure3"), store, seeds=[0, 1])
 
 
 @pytest.fixture(scope="module")
-def figure4(tmp_path_factory, store_dir, figure3):
-    return execute("figure4_reverse_freezing.ipynb", tmp_path_factory.mktemp("figure4"), store_dir)
+def figure4(tmp_path_factory, store, figure3):
+    return execute("figure4_reverse_freezing.ipynb", tmp_path_factory.mktemp("figure4"), store)
 
 
 @pytest.fixture(scope="module")
-def figure5(tmp_path_factory, store_dir, figure3):
-    return execute("figure5_resnet_depth.ipynb", tmp_path_factory.mktemp("figure5"), store_dir)
+def figure5(tmp_path_factory, store, figure3):
+    return execute("figure5_resnet_depth.ipynb", tmp_path_factory.mktemp("figure5"), store)
 
 
-def test_figure3_table(figure3, store_dir):
+def test_figure3_table(figure3, store):
     df = pd.read_csv(figure3 / "figure3.csv")
     assert list(df.columns[:len(TABLE_COLUMNS)]) == TABLE_COLUMNS
     assert {"source", "end", "train_time_s"} <= set(df.columns)
@@ -66,7 +51,7 @@ def test_figure3_table(figure3, store_dir):
     assert len(df[df.treatment == "base"]) == 8 and (df[df.treatment == "base"].rel_ratio == 1).all()
     assert len(df[df.treatment.isin(["BnB", "random-frozen"])]) == 16
     # each run against the base of its own seed and target, looked up in the run store's records
-    records = RunStore(store_dir).collect().set_index("run_id")
+    records = store.collect().set_index("run_id")
     base_ids = df[df.treatment == "base"].set_index(["architecture", "target", "seed"]).run_id
     for r in df.itertuples():
         base = records.loc[base_ids[r.architecture, r.target, r.seed]]
@@ -86,37 +71,6 @@ def test_an_executed_notebook_reads_without_running(name, request):
     assert len(shown) == 1 and set(shown[0]) - {"image/png", "text/plain"}
     assert base64.b64decode(shown[0]["image/png"]) == (out / f"{name}.png").read_bytes()
     assert "cdn.jsdelivr" not in (out / f"{name}.html").read_text()  # self-contained: works offline
-
-
-def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store_dir):
-    out = execute("controls_depthwise.ipynb", tmp_path_factory.mktemp("controls"), store_dir)
-    table, summary = pd.read_csv(out / "controls.csv"), pd.read_csv(out / "controls_summary.csv")
-    assert {"identity", "A-centres k=2", "B-centres k=2", "permuted AnB", "radial random"} <= set(table.treatment)
-    assert set(summary.lever) == {"identity floor", "few distinct filters", "which part of a filter", "copied or random"}
-    paired = pd.read_csv(out / "controls_paired.csv")
-    assert {"identity − base", "A-centres k=2 − random k=2", "A-centres k=2 − B-centres k=2"} <= set(paired.comparison)
-    readings = [o["data"]["text/markdown"] for c in nbformat.read(out / "executed.ipynb", 4).cells
-                if c.cell_type == "code" for o in c.outputs if "text/markdown" in o.get("data", {})]
-    assert "**Verdict, ConvNeXt-atto, man-made→natural:**" in readings[0]
-    assert "- **ConvNeXt-atto:** copied filters beat random ones with" in readings[1]
-    low = pd.read_csv(out / "controls_lowdata.csv")  # the smoke profile's targets with 8 and 12 images per class
-    assert set(low.per_class) == {8, 12} and "source" not in set(low.treatment)
-    assert set(low[low.treatment == "identity"].architecture) == {"ConvNeXt-atto"}
-    assert (low[low.treatment == "base"].rel_ratio == 1).all()
-    curves = pd.read_csv(out / "controls_lowdata_curves.csv")  # each base's evaluations, from its metrics.csv
-    bases = low[low.treatment == "base"]
-    last = curves.groupby(["architecture", "per_class", "seed"]).epoch.max()
-    assert last.to_dict() == bases.set_index(["architecture", "per_class", "seed"]).epochs.to_dict()
-    assert any(line.startswith("- ConvNeXt-atto, 8 images per class: base top-1 ") for line in readings[1].splitlines())
-    depth = pd.read_csv(out / "controls_depth.csv")  # the bankdepth section: a bank of 2 in the first 6 or all 12 units
-    banks = depth[depth.treatment.isin(["master-key k=2", "random k=2"])]
-    assert set(zip(banks.treatment, banks.n)) == {(t, n) for t in ("master-key k=2", "random k=2") for n in (6, 12)}
-    frozen = banks.groupby("n").frozen_fraction.mean()
-    assert 0 < frozen[6] < frozen[12]
-    depth_paired = pd.read_csv(out / "controls_depth_paired.csv")
-    at = depth_paired[depth_paired.comparison == "master-key k=2 − random k=2"]
-    assert sorted(at.n) == [6, 12] and (at.pairs == 1).all()  # one seed in the smoke profile
-    assert readings[2].startswith("- **ConvNeXt-atto, man-made→natural** (the first n of 12 units frozen):")
 
 
 def test_figure3_chart_shows_the_table(figure3):
@@ -157,35 +111,18 @@ def test_figure5_depths_share_an_axis(figure3, figure5):
     assert set(shared) <= set(f3.run_id)  # ResNet-18's runs are Figure 3's
 
 
-def test_figure3_rebuilds_from_records_alone(figure3, store_dir, tmp_path):
+def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
     """A fresh clone has the records (config, metrics, result) but no weights: the figure comes out the same,
     and nothing trains."""
-    records = records_copy(store_dir, tmp_path / "records")
+    records = RunStore(records_copy(store.root, tmp_path / "records"))
     (tmp_path / "out").mkdir()
     out = execute("figure3_manmade_natural.ipynb", tmp_path / "out", records, seeds=[0, 1])
     pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(out / "figure3.csv"))
     assert (figure3 / "figure3_paired.csv").read_text() == (out / "figure3_paired.csv").read_text()
-    assert not list(records.glob("*/model.pt"))
+    assert not list(records.root.glob("*/model.pt"))
 
 
-def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store_dir):
-    """Each budget, and a recipe change at one of them for one architecture, pairs with its own bases."""
-    recipe = {"per_class": 8, "epochs": 1, "recipe": "lr 0.01", "architectures": ["ConvNeXt-atto"],
-              "overrides": {"optim": {"lr": 0.01}}}
-    out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store_dir,
-                  study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}, recipe]})
-    df = pd.read_csv(out / "study.csv")
-    assert set(df.per_class) == {8, 16} and set(df.target[df.treatment != "base"]) == {"natural"}
-    assert len(df[df.treatment == "base"]) == 2 * 2 * 2 + 2  # 2 budgets x 2 architectures x 2 halves, + recipe
-    assert set(df[df.recipe == "lr 0.01"].architecture) == {"ConvNeXt-atto"}
-    bases = df[df.treatment == "base"].set_index(["architecture", "target", "per_class", "recipe"]).top1
-    for r in df.itertuples():
-        assert r.base_top1 == bases[r.architecture, r.target, r.per_class, r.recipe]
-    default = df[(df.recipe == "default") & (df.per_class == 8) & (df.architecture == "ConvNeXt-atto")]
-    assert not set(default.run_id) & set(df[df.recipe == "lr 0.01"].run_id)  # another lr: other runs
-
-
-def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, store_dir, figure3):
+def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, store, figure3):
     """Rows: the DS-CNN bases of one seed, their random init and a checkpoint file given by path; columns: the
     first, middle and last depthwise unit; the ResNet bases' conv filters below."""
     import torch
@@ -197,7 +134,7 @@ def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, s
     torch.manual_seed(7)
     net = create_model("convnext_atto", 5)
     torch.save(net.state_dict(), ckpt)
-    out = execute("figure1_filter_gallery.ipynb", tmp_path_factory.mktemp("figure1"), store_dir,
+    out = execute("figure1_filter_gallery.ipynb", tmp_path_factory.mktemp("figure1"), store,
                   {"checkpoint": str(ckpt), "checkpoint_name": "convnext_atto"})
     assert all((out / f"figure1.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))
     df = pd.read_csv(out / "figure1.csv")
@@ -215,8 +152,8 @@ def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, s
     assert set(df[(df.units == "conv") & (df.position == "last")].row) == set(range(3))
 
 
-def test_generality_pairs_and_master_key_fit(tmp_path_factory, store_dir, figure3):
-    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality"), store_dir)
+def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
+    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality"), store)
     sims = pd.read_csv(out / "generality.csv")
     assert set(sims.pair) == {"other half", "same half, other seed", "trained vs its init", "random vs random"}
     assert sims.groupby(["architecture", "pair"]).size().to_dict() == {
@@ -240,42 +177,9 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store_dir, figure
                                       "AnB − master-key"}
 
 
-def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store_dir, figure3):
-    before = set(p.name for p in store_dir.iterdir())
-    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store_dir,
+def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store, figure3):
+    before = set(p.name for p in store.root.iterdir())
+    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store,
                   {"recorded_only": True}, masterkey={"seeds": [7]})  # seed 7: no masterkey run recorded
     assert (out / "generality.csv").exists() and not (out / "generality_masterkey_runs.csv").exists()
-    assert set(p.name for p in store_dir.iterdir()) == before
-
-
-def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
-    from mkf_utils.models import create_model
-    from mkf_utils.units import transfer_units
-
-    out = execute("figure2_setup.ipynb", tmp_path_factory.mktemp("figure2"), tmp_path_factory.mktemp("none"), {"n": 4})
-    df = pd.read_csv(out / "figure2.csv")
-    units = transfer_units(create_model("convnext_atto", 10, 2), "depthwise")
-    assert df[df.net == "AnB"].unit.tolist() == units + ["head"]
-    anb = df[df.net == "AnB"].state.tolist()
-    assert anb == ["copied from A, frozen"] * 4 + ["trained on B"] * (len(units) - 4 + 1)
-    assert set(df[df.net == "base A"].state) == {"trained on A"}
-    assert (out / "figure2.png").exists()
-
-
-def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_path_factory, store_dir):
-    """The cross-dataset notebook on synthetic data: a source this machine lacks (an ImageFolder at a path that
-    does not exist) is named with its fix and left out; the rest runs, each source its own column, paired with the
-    target's controls."""
-    crossdataset = {"datasets": {"A": {"split": "random-a:0"}, "B": {"split": "random-b:0"},
-                                 "photos": {"name": "imagefolder", "root": "/nonexistent/photos"}},
-                    "sources": ["A", "photos"], "targets": ["B"]}
-    out = execute("crossdataset_table.ipynb", tmp_path_factory.mktemp("crossdataset"), store_dir,
-                  crossdataset=crossdataset)
-    printed = "".join(o.get("text", "") for c in nbformat.read(out / "executed.ipynb", 4).cells
-                      if c.cell_type == "code" for o in c.outputs)
-    assert "left out: photos (data root /nonexistent/photos does not exist" in printed
-    matrix = pd.read_csv(out / "crossdataset_matrix.csv", index_col=0)
-    assert list(matrix.index) == ["base", "AnB from A", "random-frozen", "identity"] and list(matrix.columns) == ["B"]
-    paired = pd.read_csv(out / "crossdataset_paired.csv")
-    assert {"identity − base", "AnB from A − random-frozen", "AnB from A − base"} <= set(paired.comparison)
-    assert all((out / f"crossdataset.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))
+    assert set(p.name for p in store.root.iterdir()) == before

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from mkf_utils.experiments import relative_accuracy
-from mkf_utils.plots import (figure1_chart, figure3_chart, figure4_chart, figure5_chart, pointwise_chart, summarize,
-                             yosinski_reference)
+from mkf_utils.controls import lowdata_summary
+from mkf_utils.plots import (depth_chart, figure1_chart, figure3_chart, figure4_chart, figure5_chart, lowdata_chart,
+                             pointwise_chart, summarize, yosinski_reference)
 from mkf_utils.retention import ALEXNET, retention_areas
 from mkf_utils.stats import paired_differences
 
@@ -71,8 +72,9 @@ def test_figure4_plots_ratio_difference_and_share_over_both_directions():
 def test_figure5_bars_follow_the_nets_depth_and_name_their_measured_depths():
     table = _table(("ResNet-18", "ResNet-34"))
     table = table[table.target == "natural"]
-    areas = retention_areas(summarize(table), yosinski_reference("natural"))
-    spec = figure5_chart(table, areas, "man-made", "natural", ["ResNet-18", "ResNet-34", ALEXNET], []).to_dict()
+    summary = summarize(table)
+    areas = retention_areas(summary, yosinski_reference("natural"))
+    spec = figure5_chart(summary, areas, "man-made", "natural", ["ResNet-18", "ResNet-34", ALEXNET], []).to_dict()
     panels = _panels(spec)
     assert panels[0]["title"] == "a. relative top-1, man-made → natural"
     assert {r["architecture"] for r in _rows(spec, panels[1])} == {"ResNet-18", "ResNet-34", ALEXNET}
@@ -87,6 +89,30 @@ def test_pointwise_chart_shows_the_curve_and_every_paired_difference():
     assert [p["title"] for p in panels] == ["a. top-1 / base against the pointwise units frozen",
                                            "b. paired differences (same seed)"]
     assert len(_rows(spec, panels[1])) == len(paired)
+
+
+def test_depth_chart_draws_each_treatment_by_depth_per_direction():
+    table = _table(("a", "b"))
+    paired = paired_differences(table)
+    spec = depth_chart(summarize(table, by_target=True), paired, "t", ["x"]).to_dict()
+    panels = _panels(spec)
+    assert [p["title"] for p in panels] == ["a. natural→man-made", "b. man-made→natural",
+                                           "c. paired differences (same seed)"]
+    drawn = {(r["architecture"], r["treatment"], r["n"]) for r in _rows(spec, panels[1])}
+    assert drawn >= {(a, t, n) for a in ("a", "b") for t, n in (("AnB", 2), ("AnB", 4), ("random-frozen", 4))}
+    assert len(_rows(spec, panels[2])) == len(paired)
+
+
+def test_lowdata_chart_draws_each_size_and_the_bases_curves():
+    table = pd.concat([_table().assign(per_class=k) for k in (8, 16)])
+    curves = pd.DataFrame({"architecture": "a", "per_class": [8, 8, 16, 16], "seed": 0, "epoch": [1, 2, 1, 2],
+                           "top1": [0.3, 0.4, 0.35, 0.5]})
+    spec = lowdata_chart(lowdata_summary(table), curves, ["x"]).to_dict()
+    low, curve = spec["vconcat"]
+    assert low["title"] == {"text": "Little target data: sources trained on a whole half", "subtitle": ["x"]}
+    assert {r["per_class"] for r in _rows(spec, low)} == {8, 16}
+    assert "base" not in {r["treatment"] for r in _rows(spec, low)}  # the base is the dotted line at 1
+    assert _rows(spec, curve) == curves.to_dict("records")
 
 
 def test_figure1_draws_one_gallery_per_unit_kind_in_order():

@@ -6,6 +6,7 @@ import re
 import pytest
 from omegaconf import OmegaConf
 
+from conftest import fake_record
 from mkf_utils.errors import MKFError
 from mkf_utils.config import load_config, run_id
 from mkf_utils.figures import optional_section_runs, progress, recorded, subtitle
@@ -83,8 +84,6 @@ def test_a_study_budget_can_have_its_own_seeds():
 def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     """`mkf plan` lists a section's missing runs (bases and all-units runs seed by seed, then partial depths),
     trains them, and afterwards finds them all recorded."""
-    from omegaconf import OmegaConf
-
     from mkf_utils.cli import main
 
     P = OmegaConf.load(PROFILES / "smoke.yaml")
@@ -122,8 +121,6 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
 def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
     """A section with a target and ``reverse``: the named treatments also go into the other half, copying from
     the same seed's bases (planned once); a reverse without a target, or naming another treatment, is refused."""
-    from omegaconf import OmegaConf
-
     P = OmegaConf.load(PROFILES / "smoke.yaml")
     P.seeds = [0, 1]
     P.controls = {"architectures": ["ConvNeXt-atto"], "target": "natural", "reverse": ["random k=2"],
@@ -144,8 +141,6 @@ def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
 def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     """`mkf plan P figure3 figure4`: Figure 4's bases and full-depth runs are Figure 3's, planned once; the
     deciding runs of every section first, then the partial depths section by section."""
-    from omegaconf import OmegaConf
-
     from mkf_utils.cli import main
 
     P = OmegaConf.load(PROFILES / "smoke.yaml")
@@ -174,13 +169,10 @@ def test_orphaned_records_are_listed(tmp_path, capsys):
     base = section_plan(load_profile("smoke"), "figure3")[0].config
     assert "smoke:figure3" in planned[run_id(base)]
     store = RunStore(tmp_path)
-    for cfg in (base, load_config(overrides={**OmegaConf.to_container(base), "seed": 12345})):
-        folder = store.folder(run_id(cfg))  # a finished run's record, without training it
-        folder.path.mkdir()
-        folder.config_file.write_text(OmegaConf.to_yaml(cfg))
-        folder.result_file.write_text('{"top1": 0.5}')
+    fake_record(store, base, top1=0.5)
+    orphan = fake_record(store, load_config(overrides={**OmegaConf.to_container(base), "seed": 12345}), top1=0.5)
     assert main(["runs", "--orphans", "--store", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.split() == [run_id(load_config(overrides={**OmegaConf.to_container(base), "seed": 12345}))]
+    assert capsys.readouterr().out.split() == [orphan]
 
 
 
@@ -209,10 +201,7 @@ def test_a_figure_says_what_it_would_train_and_refuses_too_much(tmp_path, capsys
     plan = section_plan(P, "figure3")
     store = RunStore(tmp_path)
     for p in plan[:2]:  # two bases, recorded without training
-        folder = store.folder(run_id(p.config))
-        folder.path.mkdir()
-        folder.config_file.write_text(OmegaConf.to_yaml(p.config))
-        folder.result_file.write_text('{"top1": 0.5, "train_time_s": 600, "device": "cuda"}')
+        fake_record(store, p.config, top1=0.5, train_time_s=600, device="cuda")
     with pytest.raises(MKFError, match="its records were trained on cuda, this machine trains on cpu"):
         check_training(P, plan, store, "figure3", "section figure3")
     assert f"2 of {len(plan)} runs recorded; {len(plan) - 2} to train here, about" in capsys.readouterr().out

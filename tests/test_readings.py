@@ -11,6 +11,20 @@ from mkf_utils.plots import yosinski_reference
 pytestmark = pytest.mark.unit
 
 
+def test_each_deeper_net_is_read_against_the_shallowest_and_the_ordering_from_all():
+    values = {"a": [0.80, 0.82, 0.84], "b": [0.90, 0.92, 0.94], "c": [0.70, 0.72, 0.74], "d": [0.81, 0.80, 0.84],
+              "e": []}
+    t = pd.DataFrame([{"architecture": a, "treatment": "AnB", "n": 4, "n_units": 4, "rel_ratio": v}
+                      for a, vs in values.items() for v in vs])
+    lines = retention.reading(t, ["a", "b", "c", "d"])
+    assert [line.split("**")[1] for line in lines[-4:-1]] == ["b retains more than a", "c retains less than a",
+                                                             "d cannot be told from a"]
+    assert lines[-1] == ("- The paper's ordering, deeper nets retaining more than a: not shown here (c retains less; d "
+                         "cannot be told from it; b retains more).")
+    assert retention.reading(t, ["a", "e"])[0:2] == ["- a, all units, per seed: 0.800, 0.820, 0.840; mean 0.820 "
+                                                    "[0.770, 0.870].", "- e, all units: no run recorded yet."]
+
+
 def test_retention_areas_put_alexnet_beside_the_nets_and_read_each_deeper_net():
     summary = pd.DataFrame({"series": ["a AnB"] * 3 + ["b AnB"] * 3, "architecture": ["a"] * 3 + ["b"] * 3,
                             "rel_depth": [0, 0.5, 1] * 2, "rel_ratio": [1, 0.9, 0.8, 1, 0.95, 0.9]})
@@ -20,7 +34,8 @@ def test_retention_areas_put_alexnet_beside_the_nets_and_read_each_deeper_net():
     lines = retention.area_lines(areas.reset_index(), ["a", "b"])
     assert lines[0].startswith("- **a**: 0.800 of base at n / N = 1.00, area under the curve 0.900")
     one_seed = pd.DataFrame({"architecture": ["a", "b"], "treatment": "AnB", "n": 4, "n_units": 4, "rel_ratio": [0.8, 0.9]})
-    assert retention.reading(one_seed, ["a", "b"])[-1].startswith("- **b has no interval against a**")
+    assert retention.reading(one_seed, ["a", "b"])[-2].startswith("- **b has no interval against a**")
+    assert retention.reading(one_seed, ["a", "b"])[-1].endswith("not shown here (b too few seeds).")
     rows = [dict(architecture=a, treatment=t, direction="A→B", target="B", n=4, n_units=4, seed=s,
                  top1=0.5 + 0.01 * s + (0.05 if t == "AnB" and a == "a" else 0), rel_ratio=0.9)
             for a in ("a", "b") for t in ("AnB", "random-frozen") for s in range(3)]

@@ -1,0 +1,100 @@
+"""Smoke tier, the notebooks that need no other's runs: the controls, the budget study, Figure 2 and the
+cross-dataset table through papermill at tiny parameters, then what they record checked."""
+from __future__ import annotations
+
+import nbformat
+import pandas as pd
+import pytest
+
+from conftest import execute
+from mkf_utils.runs import RunStore
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> RunStore:
+    """One run store for the notebooks here."""
+    return RunStore(tmp_path_factory.mktemp("runs"))
+
+
+def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store):
+    out = execute("controls_depthwise.ipynb", tmp_path_factory.mktemp("controls"), store)
+    table, summary = pd.read_csv(out / "controls.csv"), pd.read_csv(out / "controls_summary.csv")
+    assert {"identity", "A-centres k=2", "B-centres k=2", "permuted AnB", "radial random"} <= set(table.treatment)
+    assert set(summary.lever) == {"identity floor", "few distinct filters", "which part of a filter", "copied or random"}
+    paired = pd.read_csv(out / "controls_paired.csv")
+    assert {"identity − base", "A-centres k=2 − random k=2", "A-centres k=2 − B-centres k=2"} <= set(paired.comparison)
+    readings = [o["data"]["text/markdown"] for c in nbformat.read(out / "executed.ipynb", 4).cells
+                if c.cell_type == "code" for o in c.outputs if "text/markdown" in o.get("data", {})]
+    assert "**Verdict, ConvNeXt-atto, man-made→natural:**" in readings[0]
+    assert "- **ConvNeXt-atto:** copied filters beat random ones with" in readings[1]
+    low = pd.read_csv(out / "controls_lowdata.csv")  # the smoke profile's targets with 8 and 12 images per class
+    assert set(low.per_class) == {8, 12} and "source" not in set(low.treatment)
+    assert set(low[low.treatment == "identity"].architecture) == {"ConvNeXt-atto"}
+    assert (low[low.treatment == "base"].rel_ratio == 1).all()
+    curves = pd.read_csv(out / "controls_lowdata_curves.csv")  # each base's evaluations, from its metrics.csv
+    bases = low[low.treatment == "base"]
+    last = curves.groupby(["architecture", "per_class", "seed"]).epoch.max()
+    assert last.to_dict() == bases.set_index(["architecture", "per_class", "seed"]).epochs.to_dict()
+    assert any(line.startswith("- ConvNeXt-atto, 8 images per class: base top-1 ") for line in readings[1].splitlines())
+    depth = pd.read_csv(out / "controls_depth.csv")  # the bankdepth section: a bank of 2 in the first 6 or all 12 units
+    banks = depth[depth.treatment.isin(["master-key k=2", "random k=2"])]
+    assert set(zip(banks.treatment, banks.n)) == {(t, n) for t in ("master-key k=2", "random k=2") for n in (6, 12)}
+    frozen = banks.groupby("n").frozen_fraction.mean()
+    assert 0 < frozen[6] < frozen[12]
+    depth_paired = pd.read_csv(out / "controls_depth_paired.csv")
+    at = depth_paired[depth_paired.comparison == "master-key k=2 − random k=2"]
+    assert sorted(at.n) == [6, 12] and (at.pairs == 1).all()  # one seed in the smoke profile
+    assert readings[2].startswith("- **ConvNeXt-atto, man-made→natural** (the first n of 12 units frozen):")
+
+
+def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
+    """Each budget, and a recipe change at one of them for one architecture, pairs with its own bases."""
+    recipe = {"per_class": 8, "epochs": 1, "recipe": "lr 0.01", "architectures": ["ConvNeXt-atto"],
+              "overrides": {"optim": {"lr": 0.01}}}
+    out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store,
+                  study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}, recipe]})
+    df = pd.read_csv(out / "study.csv")
+    assert set(df.per_class) == {8, 16} and set(df.target[df.treatment != "base"]) == {"natural"}
+    assert len(df[df.treatment == "base"]) == 2 * 2 * 2 + 2  # 2 budgets x 2 architectures x 2 halves, + recipe
+    assert set(df[df.recipe == "lr 0.01"].architecture) == {"ConvNeXt-atto"}
+    bases = df[df.treatment == "base"].set_index(["architecture", "target", "per_class", "recipe"]).top1
+    for r in df.itertuples():
+        assert r.base_top1 == bases[r.architecture, r.target, r.per_class, r.recipe]
+    default = df[(df.recipe == "default") & (df.per_class == 8) & (df.architecture == "ConvNeXt-atto")]
+    assert not set(default.run_id) & set(df[df.recipe == "lr 0.01"].run_id)  # another lr: other runs
+
+
+def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
+    from mkf_utils.models import create_model
+    from mkf_utils.units import transfer_units
+
+    out = execute("figure2_setup.ipynb", tmp_path_factory.mktemp("figure2"), RunStore(tmp_path_factory.mktemp("none")),
+                  {"n": 4})
+    df = pd.read_csv(out / "figure2.csv")
+    units = transfer_units(create_model("convnext_atto", 10, 2), "depthwise")
+    assert df[df.net == "AnB"].unit.tolist() == units + ["head"]
+    anb = df[df.net == "AnB"].state.tolist()
+    assert anb == ["copied from A, frozen"] * 4 + ["trained on B"] * (len(units) - 4 + 1)
+    assert set(df[df.net == "base A"].state) == {"trained on A"}
+    assert (out / "figure2.png").exists()
+
+
+def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_path_factory, store):
+    """The cross-dataset notebook on synthetic data: a source this machine lacks (an ImageFolder at a path that
+    does not exist) is named with its fix and left out; the rest runs, each source its own column, paired with the
+    target's controls."""
+    crossdataset = {"datasets": {"A": {"split": "random-a:0"}, "B": {"split": "random-b:0"},
+                                 "photos": {"name": "imagefolder", "root": "/nonexistent/photos"}},
+                    "sources": ["A", "photos"], "targets": ["B"]}
+    out = execute("crossdataset_table.ipynb", tmp_path_factory.mktemp("crossdataset"), store,
+                  crossdataset=crossdataset)
+    printed = "".join(o.get("text", "") for c in nbformat.read(out / "executed.ipynb", 4).cells
+                      if c.cell_type == "code" for o in c.outputs)
+    assert "left out: photos (data root /nonexistent/photos does not exist" in printed
+    matrix = pd.read_csv(out / "crossdataset_matrix.csv", index_col=0)
+    assert list(matrix.index) == ["base", "AnB from A", "random-frozen", "identity"] and list(matrix.columns) == ["B"]
+    paired = pd.read_csv(out / "crossdataset_paired.csv")
+    assert {"identity − base", "AnB from A − random-frozen", "AnB from A − base"} <= set(paired.comparison)
+    assert all((out / f"crossdataset.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))
