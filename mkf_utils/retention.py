@@ -8,8 +8,10 @@ whether the paper's ordering (deeper nets retain more) holds.
 
 >>> t = pd.DataFrame({"architecture": ["a"] * 3 + ["b"] * 3, "treatment": "AnB", "n": 4, "n_units": 4,
 ...                   "rel_ratio": [0.80, 0.82, 0.84, 0.90, 0.92, 0.94]})
->>> reading(t, ["a", "b"])[-2:]
-["- **b retains more than a** at full depth: difference +0.100 [+0.055, +0.145] (Welch's 95% interval).", "- The paper's ordering, deeper nets retaining more than a: holds here for every deeper net (b)."]
+>>> for line in reading(t, ["a", "b"])[-2:]:
+...     print(line)
+- **b retains more than a** at full depth: difference +0.100 [+0.055, +0.145] (Welch's 95% interval).
+- The paper's ordering, deeper nets retaining more than a: holds here for every deeper net (b).
 """
 from __future__ import annotations
 

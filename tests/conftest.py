@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny configs on the synthetic dataset, and a run store per test session."""
+"""Shared helpers: tiny configs on the synthetic dataset, notebooks run at tiny parameters, records made without
+training, and a run store per test session."""
 from __future__ import annotations
 
 import json
