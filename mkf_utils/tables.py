@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .controls import WORDS, detectable
-from .stats import interval_text, paired_differences, verdict
+from .controls import WORDS, detectable, save_paired
+from .stats import interval_text, verdict
 from .treatments import BANK_TREATMENT, treatment_spec
 
 
@@ -217,8 +217,7 @@ def save(table: pd.DataFrame, datasets: pd.DataFrame, out_dir: str | Path, name:
     datasets.to_csv(out / f"{name}_datasets.csv", index=False)
     cols = columns(table)
     means = summary(cols)
-    paired = paired_differences(cols, comparisons(cols.treatment) + size_comparisons("AnB", list(size_sources)))
-    paired.to_csv(out / f"{name}_paired.csv", index=False)
+    paired = save_paired(cols, comparisons(cols.treatment) + size_comparisons("AnB", list(size_sources)), out, name)
     top1 = matrix(means)
     top1.to_csv(out / f"{name}_matrix.csv")
     return means, paired, top1
