@@ -3,8 +3,9 @@
 :func:`retention_areas` gives each curve's value at its deepest unit and its area under the curve (with
 Yosinski's AlexNet beside the nets); :func:`reading` says, per net, the retention at full depth per seed with its
 95% interval, AnB against random-frozen filters at full depth (paired by seed: whether the copied filters matter),
-whether each deeper net retains more than the shallowest (Welch's interval: different nets do not pair by seed), and
-whether the paper's ordering (deeper nets retain more) holds.
+whether each deeper net retains more than the shallowest (Welch's interval: different nets do not pair by seed),
+whether the paper's ordering (deeper nets retain more) holds, and for which nets retention measures transfer at all
+(those whose copied filters beat random-frozen ones).
 
 >>> t = pd.DataFrame({"architecture": ["a"] * 3 + ["b"] * 3, "treatment": "AnB", "n": 4, "n_units": 4,
 ...                   "rel_ratio": [0.80, 0.82, 0.84, 0.90, 0.92, 0.94]})
@@ -45,28 +46,53 @@ def area_lines(areas: pd.DataFrame, architectures: list[str]) -> list[str]:
 
 def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
     """Markdown lines from Figure 5's run table: per net, AnB with all units frozen per seed, its mean and 95%
-    interval; where random-frozen was run at full depth, AnB against it, paired by seed; then each deeper net
-    against the one before it (``architectures`` in order of depth)."""
+    interval (with its base's top-1 and random-frozen's retention where the table has them); where random-frozen
+    was run at full depth, AnB against it, paired by seed; then each deeper net against the shallowest
+    (``architectures`` in order of depth), and for which nets retention measures transfer."""
     full = table[(table.treatment == "AnB") & (table.n == table.n_units)]
+    frozen = table[(table.treatment == "random-frozen") & (table.n == table.n_units)]
     per_seed = {a: full[full.architecture == a].rel_ratio for a in architectures}
-    lines = []
-    for a, v in per_seed.items():
-        if v.empty:
-            lines.append(f"- {a}, all units: no run recorded yet.")
-            continue
-        mean, low, high = mean_interval(v)
-        lines.append(f"- {a}, all units, per seed: {', '.join(f'{x:.3f}' for x in v)}; mean {mean:.3f}"
-                     + (f" [{low:.3f}, {high:.3f}]" if len(v) > 1 else " (one seed, no interval)") + ".")
+    lines = [_net_line(a, full[full.architecture == a], frozen[frozen.architecture == a]) for a in architectures]
     control = paired_differences(table, [("AnB", "random-frozen")]) if (table.treatment == "random-frozen").any() \
         else pd.DataFrame(columns=["n", "n_units"])
+    transfer = {}
     for r in control[control.n == control.n_units].itertuples():
         r = pd.Series(r._asdict())
+        transfer[r.architecture] = verdict(r)
         lines.append(f"- {r.architecture}, all units: AnB − random-frozen {interval_text(r)}: "
                      + {"above": "the copied filters beat random ones, so its retention measures transfer",
                         "below": "random filters do better than the copied ones",
                         "unclear": "copied and random filters cannot be told apart"}.get(verdict(r), "no interval")
                      + ".")
-    return lines + _against_shallowest(per_seed, architectures)
+    return lines + _against_shallowest(per_seed, architectures) + _transfer_line(transfer, architectures)
+
+
+def _net_line(name: str, anb: pd.DataFrame, frozen: pd.DataFrame) -> str:
+    """One net's line: its AnB runs with all units frozen (``anb``) per seed, their mean and interval, its base's
+    top-1 and what random-frozen filters (``frozen``) keep."""
+    if anb.empty:
+        return f"- {name}, all units: no run recorded yet."
+    mean, low, high = mean_interval(anb.rel_ratio)
+    return (f"- {name}, all units, per seed: {', '.join(f'{x:.3f}' for x in anb.rel_ratio)}; mean {mean:.3f}"
+            + (f" [{low:.3f}, {high:.3f}]" if len(anb) > 1 else " (one seed, no interval)")
+            + (f"; its base's top-1 {anb.base_top1.mean():.3f}" if "base_top1" in anb else "")
+            + (f"; random-frozen keeps {frozen.rel_ratio.mean():.3f}" if len(frozen) else "") + ".")
+
+
+def _transfer_line(transfer: dict[str, str], architectures: list[str]) -> list[str]:
+    """Whether the retention compared above is transfer: only for the nets whose copied filters beat random-frozen
+    ones (``transfer``: each net's verdict on AnB − random-frozen at full depth; a net without it is named)."""
+    if not transfer:
+        return []
+    shown = [a for a in architectures if transfer.get(a) == "above"]
+    rest = [a for a in architectures if a in transfer and a not in shown]
+    untested = [a for a in architectures if a not in transfer]
+    line = "- Retention measures transfer only where copied filters beat random-frozen ones: " \
+        + (", ".join(shown) if shown else "no net here")
+    if rest:
+        line += (f"; for {', '.join(rest)} a higher or lower retention says how well the net does with any frozen "
+                 "filters, not how general its filters are")
+    return [line + (f"; {', '.join(untested)} without the control yet" if untested else "") + "."]
 
 
 def _against_shallowest(per_seed: dict[str, pd.Series], architectures: list[str]) -> list[str]:

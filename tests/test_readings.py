@@ -37,9 +37,15 @@ def test_retention_areas_put_alexnet_beside_the_nets_and_read_each_deeper_net():
     assert retention.reading(one_seed, ["a", "b"])[-2].startswith("- **b has no interval against a**")
     assert retention.reading(one_seed, ["a", "b"])[-1].endswith("not shown here (b too few seeds).")
     rows = [dict(architecture=a, treatment=t, direction="A→B", target="B", n=4, n_units=4, seed=s,
-                 top1=0.5 + 0.01 * s + (0.05 if t == "AnB" and a == "a" else 0), rel_ratio=0.9)
+                 top1=0.5 + 0.01 * s + (0.05 if t == "AnB" and a == "a" else 0), rel_ratio=0.9, base_top1=0.6)
             for a in ("a", "b") for t in ("AnB", "random-frozen") for s in range(3)]
     lines = retention.reading(pd.DataFrame(rows), ["a", "b"])
+    assert lines[0] == ("- a, all units, per seed: 0.900, 0.900, 0.900; mean 0.900 [0.900, 0.900]; its base's top-1 "
+                        "0.600; random-frozen keeps 0.900.")
+    assert lines[-1].startswith("- Retention measures transfer only where copied filters beat random-frozen ones: a; "
+                                "for b a higher or lower retention")
+    assert retention.reading(pd.DataFrame(rows[:6]), ["a", "c"])[-1] == (
+        "- Retention measures transfer only where copied filters beat random-frozen ones: a; c without the control yet.")
     assert "- a, all units: AnB − random-frozen +0.050 [+0.050, +0.050] (3 pairs): the copied filters beat random " \
            "ones, so its retention measures transfer." in lines
     assert any(line.startswith("- b, all units: AnB − random-frozen +0.000") and "cannot be told apart" in line
