@@ -145,22 +145,24 @@ def area_under_curve(summary: pd.DataFrame, y: str = "rel_ratio") -> pd.DataFram
 def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.DataFrame | None = None,
                    treatments: list[str] | None = None,
                    x_title: str = "transfer depth n / N (N = the net's units)",
-                   color: str = "architecture", dashed: str = "treatment") -> alt.LayerChart:
-    """Mean ± sd of ``y`` against relative depth n / N: colour = ``color``, dash = ``dashed`` (two columns of
-    ``summary``: the architecture and the treatment, either way round)."""
+                   color: str = "architecture", dashed: str = "treatment",
+                   color_order: list[str] | None = None) -> alt.LayerChart:
+    """Mean ± sd of ``y`` against relative depth n / N: colour = ``color`` (its legend in ``color_order``, else
+    sorted), dash = ``dashed`` (two columns of ``summary``: the architecture and the treatment, either way round)."""
     data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
     x = alt.X("rel_depth:Q", title=x_title, scale=alt.Scale(domain=[0, 1]))
-    enc = dict(x=x, color=alt.Color(f"{color}:N", title=color), strokeDash=dash(f"{dashed}:N", dashed))
+    colour = alt.Color(f"{color}:N", title=color, sort=color_order)
+    enc = dict(x=x, color=colour, strokeDash=dash(f"{dashed}:N", dashed))
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
                alt.Tooltip("frozen_fraction:Q", format=".3f")]
     base = alt.Chart(data)
     yenc = alt.Y(f"{y}:Q", title=_axis_title(y), scale=alt.Scale(zero=False))
     lines = base.mark_line().encode(y=yenc, detail="series:N", **enc)  # points apart: keeps the dash legend
-    points = base.mark_point(filled=True).encode(x=x, y=yenc, color=f"{color}:N", tooltip=tooltip)
+    points = base.mark_point(filled=True).encode(x=x, y=yenc, color=colour, tooltip=tooltip)
     layers = [lines, points]
     if f"{y}_sd" in data:
         bars = base.transform_calculate(lo=f"datum.{y} - datum.{y}_sd", hi=f"datum.{y} + datum.{y}_sd").mark_rule(
-        ).encode(x=x, y="lo:Q", y2="hi:Q", color=f"{color}:N", detail="series:N")
+        ).encode(x=x, y="lo:Q", y2="hi:Q", color=colour, detail="series:N")
         layers.append(bars)
     if reference is not None and y in reference:
         layers.append(alt.Chart(reference).mark_line(point=alt.OverlayMarkDef(color="gray"), color="gray",
@@ -536,18 +538,37 @@ def figure4_chart(table: pd.DataFrame, subtitle: list[str]) -> alt.HConcatChart:
                                  + [f"{_MEAN_SD} and both directions."]))
 
 
+def full_depth_bars(summary: pd.DataFrame, order: list[str]) -> alt.Chart:
+    """Figure 5's panel c: each net's mean top-1 on the target for its base and, with all units frozen, AnB and
+    random-frozen (from :func:`summarize`), nets in ``order``: a retention is read against the base it divides by."""
+    data = summary[(summary.n == 0) | (summary.n == summary.n_units)].copy()
+    data["bar"] = data.treatment.where(data.n > 0, "base")
+    data = data.drop_duplicates(["architecture", "bar"])
+    bars = ["base", "AnB", "random-frozen"]
+    return alt.Chart(data[data.bar.isin(bars)]).mark_bar().encode(
+        x=alt.X("architecture:N", sort=order, title=None), xOffset=alt.XOffset("bar:N", sort=bars),
+        y=alt.Y("top1:Q", title="top-1 on the target"), color=alt.Color("architecture:N", sort=order),
+        opacity=alt.Opacity("bar:N", sort=bars, title="c. bars", scale=alt.Scale(range=[1.0, 0.65, 0.35])),
+        tooltip=["architecture", "bar", alt.Tooltip("top1:Q", format=".3f"), "runs"]).properties(
+        title="c. top-1: base, and all units frozen", width=200, height=240)
+
+
 def figure5_chart(summary: pd.DataFrame, areas: pd.DataFrame, source: str, target: str, order: list[str],
                   subtitle: list[str]) -> alt.HConcatChart:
     """Figure 5 from its run table's :func:`summarize` (one direction, ``source`` → ``target``): each net's
-    relative top-1 against n / N with Yosinski's AlexNet, and the retention ``areas``
-    (:func:`mkf_utils.retention.retention_areas`, from the same summary) as bars in ``order``."""
+    relative top-1 against n / N with Yosinski's AlexNet, the retention ``areas``
+    (:func:`mkf_utils.retention.retention_areas`, from the same summary) as bars in ``order``, and the top-1 each
+    ratio divides by (:func:`full_depth_bars`)."""
+    areas = areas.set_index("architecture").loc[[a for a in order if a in set(areas.architecture)]].reset_index()
     depths = "; ".join(f"{r.architecture}: {r.depths}" for r in areas.itertuples())
     return alt.hconcat(
         transfer_panel(summary, "rel_ratio", f"a. relative top-1, {source} → {target}",
-                       yosinski_reference(target=target)),
+                       yosinski_reference(target=target), color_order=order),
         retention_bars(areas, order).properties(title="b. retention summary"),
-    ).properties(title=alt.Title("Figure 5: accuracy retention across ResNet depths", subtitle=subtitle + [
-        f"{_MEAN_SD}. {_YOSINSKI_NOTE}", f"Areas: trapezoids over each curve's measured depths ({depths})."]))
+        full_depth_bars(summary, order),
+    ).resolve_scale(color="shared").properties(
+        title=alt.Title("Figure 5: accuracy retention across ResNet depths", subtitle=subtitle + [
+            f"{_MEAN_SD}. {_YOSINSKI_NOTE}", f"Areas: trapezoids over each curve's measured depths ({depths})."]))
 
 
 def pointwise_chart(table: pd.DataFrame, paired: pd.DataFrame, subtitle: list[str]) -> alt.VConcatChart:

@@ -34,8 +34,9 @@ def retention_areas(summary: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFr
 
 
 def area_lines(areas: pd.DataFrame, architectures: list[str]) -> list[str]:
-    """Markdown lines: each net's retention at its deepest unit and its area, then AlexNet's."""
-    ours = areas[areas.architecture.isin(architectures)].set_index("architecture").loc[architectures]
+    """Markdown lines: each net's retention at its deepest unit and its area (nets without runs left out: the
+    reading names them), then AlexNet's."""
+    ours = areas.set_index("architecture").loc[[a for a in architectures if a in set(areas.architecture)]]
     lines = [f"- **{a}**: {r.deepest:.3f} of base at n / N = {r.max_depth:.2f}, area under the curve {r.auc:.3f} "
              f"(trapezoids over {r.depths} measured depths)." for a, r in ours.iterrows()]
     alex = areas.set_index("architecture").loc[ALEXNET]

@@ -32,6 +32,7 @@ def test_retention_areas_put_alexnet_beside_the_nets_and_read_each_deeper_net():
     assert areas.loc["a", "auc"] == pytest.approx(0.9) and areas.loc["b", "deepest"] == pytest.approx(0.9)
     assert areas.loc[retention.ALEXNET, "depths"] == 8  # n = 0..7
     lines = retention.area_lines(areas.reset_index(), ["a", "b"])
+    assert retention.area_lines(areas.reset_index(), ["a", "b", "none yet"]) == lines  # a net with no runs: no line
     assert lines[0].startswith("- **a**: 0.800 of base at n / N = 1.00, area under the curve 0.900")
     one_seed = pd.DataFrame({"architecture": ["a", "b"], "treatment": "AnB", "n": 4, "n_units": 4, "rel_ratio": [0.8, 0.9]})
     assert retention.reading(one_seed, ["a", "b"])[-2].startswith("- **b has no interval against a**")
