@@ -539,16 +539,17 @@ def figure4_chart(table: pd.DataFrame, subtitle: list[str]) -> alt.HConcatChart:
 
 
 def full_depth_bars(summary: pd.DataFrame, order: list[str]) -> alt.Chart:
-    """Figure 5's panel c: each net's mean top-1 on the target for its base and, with all units frozen, AnB and
-    random-frozen (from :func:`summarize`), nets in ``order``: a retention is read against the base it divides by."""
+    """Figure 5's panel c: each net's mean top-1 on the target for its base and, with all units frozen, AnB (with
+    trained and, where run, frozen norms) and random-frozen (from :func:`summarize`), nets in ``order``: a retention
+    is read against the base it divides by."""
     data = summary[(summary.n == 0) | (summary.n == summary.n_units)].copy()
     data["bar"] = data.treatment.where(data.n > 0, "base")
     data = data.drop_duplicates(["architecture", "bar"])
-    bars = ["base", "AnB", "random-frozen"]
+    bars = ["base", "AnB", "AnB norm-frozen", "random-frozen"]
     return alt.Chart(data[data.bar.isin(bars)]).mark_bar().encode(
         x=alt.X("architecture:N", sort=order, title=None), xOffset=alt.XOffset("bar:N", sort=bars),
         y=alt.Y("top1:Q", title="top-1 on the target"), color=alt.Color("architecture:N", sort=order),
-        opacity=alt.Opacity("bar:N", sort=bars, title="c. bars", scale=alt.Scale(range=[1.0, 0.65, 0.35])),
+        opacity=alt.Opacity("bar:N", sort=bars, title="c. bars", scale=alt.Scale(range=[1.0, 0.7, 0.5, 0.3])),
         tooltip=["architecture", "bar", alt.Tooltip("top1:Q", format=".3f"), "runs"]).properties(
         title="c. top-1: base, and all units frozen", width=200, height=240)
 

@@ -5,7 +5,10 @@ Yosinski's AlexNet beside the nets); :func:`reading` says, per net, the retentio
 95% interval, AnB against random-frozen filters at full depth (paired by seed: whether the copied filters matter),
 whether each deeper net retains more than the shallowest (Welch's interval: different nets do not pair by seed),
 whether the paper's ordering (deeper nets retain more) holds, and for which nets retention measures transfer at all
-(those whose copied filters beat random-frozen ones).
+(those whose copied filters beat random-frozen ones). Where the frozen units' norms were copied and frozen too
+(:data:`NORM_FROZEN`, as in Yosinski's AlexNet, which had none to retrain), it says what training them adds and reads
+the ordering again without it: trained BatchNorms alone make random features work, more so in deeper ResNets
+(Frankle, Schwab & Morcos, ICLR 2021).
 
 >>> t = pd.DataFrame({"architecture": ["a"] * 3 + ["b"] * 3, "treatment": "AnB", "n": 4, "n_units": 4,
 ...                   "rel_ratio": [0.80, 0.82, 0.84, 0.90, 0.92, 0.94]})
@@ -45,39 +48,55 @@ def area_lines(areas: pd.DataFrame, architectures: list[str]) -> list[str]:
     return lines
 
 
+NORM_FROZEN = "AnB norm-frozen"  # AnB with the frozen units' norms copied and frozen too (Yosinski's setting)
+CONTROLS = {  # comparison at full depth, paired by seed -> what each verdict says
+    ("AnB", "random-frozen"): {"above": "the copied filters beat random ones, so its retention measures transfer",
+                               "below": "random filters do better than the copied ones",
+                               "unclear": "copied and random filters cannot be told apart"},
+    ("AnB", NORM_FROZEN): {"above": "training the frozen units' norms adds to its retention",
+                           "below": "training the frozen units' norms costs accuracy",
+                           "unclear": "training the frozen units' norms adds nothing that can be told"},
+}
+
+
 def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
     """Markdown lines from Figure 5's run table: per net, AnB with all units frozen per seed, its mean and 95%
-    interval (with its base's top-1 and random-frozen's retention where the table has them); where random-frozen
-    was run at full depth, AnB against it, paired by seed; then each deeper net against the shallowest
-    (``architectures`` in order of depth), and for which nets retention measures transfer."""
-    full = table[(table.treatment == "AnB") & (table.n == table.n_units)]
-    frozen = table[(table.treatment == "random-frozen") & (table.n == table.n_units)]
-    per_seed = {a: full[full.architecture == a].rel_ratio for a in architectures}
-    lines = [_net_line(a, full[full.architecture == a], frozen[frozen.architecture == a]) for a in architectures]
-    control = paired_differences(table, [("AnB", "random-frozen")]) if (table.treatment == "random-frozen").any() \
-        else pd.DataFrame(columns=["n", "n_units"])
+    interval (with its base's top-1 and what random-frozen and norm-frozen AnB keep, where the table has them);
+    at full depth, AnB against random-frozen and against :data:`NORM_FROZEN`, paired by seed (:data:`CONTROLS`);
+    then each deeper net against the shallowest (``architectures`` in order of depth), with trained norms and, where
+    run, with frozen ones; and for which nets retention measures transfer."""
+    full = table[table.n == table.n_units]
+    anb = full[full.treatment == "AnB"]
+    lines = [_net_line(a, anb[anb.architecture == a], full[full.architecture == a]) for a in architectures]
+    present = [c for c in CONTROLS if (table.treatment == c[1]).any()]
+    control = paired_differences(table, present) if present else pd.DataFrame(columns=["n", "n_units"])
     transfer = {}
     for r in control[control.n == control.n_units].itertuples():
         r = pd.Series(r._asdict())
-        transfer[r.architecture] = verdict(r)
-        lines.append(f"- {r.architecture}, all units: AnB − random-frozen {interval_text(r)}: "
-                     + {"above": "the copied filters beat random ones, so its retention measures transfer",
-                        "below": "random filters do better than the copied ones",
-                        "unclear": "copied and random filters cannot be told apart"}.get(verdict(r), "no interval")
-                     + ".")
-    return lines + _against_shallowest(per_seed, architectures) + _transfer_line(transfer, architectures)
+        if r.comparison == "AnB − random-frozen":
+            transfer[r.architecture] = verdict(r)
+        words = CONTROLS[tuple(r.comparison.split(" − "))]
+        lines.append(f"- {r.architecture}, all units: {r.comparison} {interval_text(r)}: "
+                     f"{words.get(verdict(r), 'no interval')}.")
+    lines += _against_shallowest({a: anb[anb.architecture == a].rel_ratio for a in architectures}, architectures)
+    frozen = full[full.treatment == NORM_FROZEN]
+    if len(frozen):
+        lines += _against_shallowest({a: frozen[frozen.architecture == a].rel_ratio for a in architectures},
+                                     architectures, "with norms frozen")
+    return lines + _transfer_line(transfer, architectures)
 
 
-def _net_line(name: str, anb: pd.DataFrame, frozen: pd.DataFrame) -> str:
+def _net_line(name: str, anb: pd.DataFrame, full: pd.DataFrame) -> str:
     """One net's line: its AnB runs with all units frozen (``anb``) per seed, their mean and interval, its base's
-    top-1 and what random-frozen filters (``frozen``) keep."""
+    top-1 and what the controls among its full-depth runs (``full``) keep."""
     if anb.empty:
         return f"- {name}, all units: no run recorded yet."
     mean, low, high = mean_interval(anb.rel_ratio)
+    kept = "".join(f"; {t} keeps {full[full.treatment == t].rel_ratio.mean():.3f}"
+                   for t in ("random-frozen", NORM_FROZEN) if (full.treatment == t).any())
     return (f"- {name}, all units, per seed: {', '.join(f'{x:.3f}' for x in anb.rel_ratio)}; mean {mean:.3f}"
             + (f" [{low:.3f}, {high:.3f}]" if len(anb) > 1 else " (one seed, no interval)")
-            + (f"; its base's top-1 {anb.base_top1.mean():.3f}" if "base_top1" in anb else "")
-            + (f"; random-frozen keeps {frozen.rel_ratio.mean():.3f}" if len(frozen) else "") + ".")
+            + (f"; its base's top-1 {anb.base_top1.mean():.3f}" if "base_top1" in anb else "") + kept + ".")
 
 
 def _transfer_line(transfer: dict[str, str], architectures: list[str]) -> list[str]:
@@ -96,8 +115,9 @@ def _transfer_line(transfer: dict[str, str], architectures: list[str]) -> list[s
     return [line + (f"; {', '.join(untested)} without the control yet" if untested else "") + "."]
 
 
-def _against_shallowest(per_seed: dict[str, pd.Series], architectures: list[str]) -> list[str]:
-    """Each deeper net against the shallowest (Welch), then whether every deeper net retains more."""
+def _against_shallowest(per_seed: dict[str, pd.Series], architectures: list[str], label: str = "") -> list[str]:
+    """Each deeper net against the shallowest (Welch), then whether every deeper net retains more (``label``:
+    which retention, when not AnB's)."""
     words = {"above": "retains more than", "below": "retains less than", "unclear": "cannot be told from",
              "one pair": "has no interval against", "no pairs": "has no runs to compare with"}
     shallow, lines, verdicts = architectures[0], [], {}
@@ -106,10 +126,11 @@ def _against_shallowest(per_seed: dict[str, pd.Series], architectures: list[str]
         v = verdicts[deep] = verdict({"low": low, "high": high,
                                       "pairs": min(len(per_seed[deep]), len(per_seed[shallow]))})
         ci = f" [{low:+.3f}, {high:+.3f}]" if v in ("above", "below", "unclear") else ""
-        lines.append(f"- **{deep} {words[v]} {shallow}** at full depth: difference {diff:+.3f}{ci} (Welch's 95% interval).")
+        lines.append(f"- **{deep} {words[v]} {shallow}** at full depth{' ' + label if label else ''}: "
+                     f"difference {diff:+.3f}{ci} (Welch's 95% interval).")
     if not verdicts:
         return lines
-    head = f"- The paper's ordering, deeper nets retaining more than {shallow}: "
+    head = f"- The paper's ordering, deeper nets retaining more than {shallow}{' ' + label if label else ''}: "
     if all(v == "above" for v in verdicts.values()):
         return lines + [head + f"holds here for every deeper net ({', '.join(verdicts)})."]
     missing = [d for d, v in verdicts.items() if v in ("one pair", "no pairs")]

@@ -7,6 +7,8 @@ selffer) or None (nothing copied).
 ({'mode': 'bank-freeze', 'bank': 'centres', 'bank_size': 4}, 'other')
 >>> treatment_spec("AnB")
 ({'mode': 'copy-freeze'}, 'other')
+>>> treatment_spec("AnB norm-frozen")
+({'mode': 'copy-freeze', 'norm': 'freeze'}, 'other')
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ TREATMENTS = {  # name -> (transfer fields, where the source comes from: the oth
     "BnB": ({"mode": "copy-freeze"}, "self"),
     "AnB+": ({"mode": "copy-train"}, "other"),
     "random-frozen": ({"mode": "random-freeze"}, None),
+    # AnB with each frozen unit's norm copied and frozen too (BatchNorm statistics and affine): as in Yosinski's
+    # AlexNet, which had no norm layers to retrain; with all of a ResNet's units frozen only its shortcut
+    # projections and classifier train (trained norms alone make random features work: Frankle et al. 2021)
+    "AnB norm-frozen": ({"mode": "copy-freeze", "norm": "freeze"}, "other"),
     "master-key": ({"mode": "bank-freeze"}, None),  # depthwise units frozen to the 8 master key filters, cycled
     "master-key AnB": ({"mode": "bank-freeze"}, "other"),  # ... to the bank's best fit of base A's filters
     "identity": ({"mode": "bank-freeze", "bank": "identity", "bank_size": 1}, None),  # the centre tap alone

@@ -79,3 +79,19 @@ def test_generality_reading_and_masterkey_summary():
     mk = pd.DataFrame({"direction": "A→B", "treatment": ["base", "master-key", "master-key"], "rel_ratio": [1, 0.9, 1.1]})
     s = generality.masterkey_summary(mk)
     assert s[["treatment", "mean", "lo", "hi"]].round(6).values.tolist() == [["master-key", 1.0, 0.858579, 1.141421]]
+
+
+def test_norm_frozen_anb_says_what_trained_norms_add_and_reads_the_ordering_again():
+    rows = [dict(architecture=a, treatment=t, direction="A→B", target="B", n=4, n_units=4, seed=s,
+                 top1=0.5 + 0.01 * s - (0.1 if t == retention.NORM_FROZEN and a == "b" else 0),
+                 rel_ratio={"a": 0.8, "b": 0.9}[a] + 0.01 * s - (0.2 if t == retention.NORM_FROZEN and a == "b" else 0))
+            for a in ("a", "b") for t in ("AnB", "random-frozen", retention.NORM_FROZEN) for s in range(3)]
+    lines = retention.reading(pd.DataFrame(rows), ["a", "b"])
+    assert "- b, all units: AnB − AnB norm-frozen +0.100 [+0.100, +0.100] (3 pairs): training the frozen units' " \
+           "norms adds to its retention." in lines
+    assert any(line.startswith("- a, all units: AnB − AnB norm-frozen +0.000") for line in lines)
+    assert "- **b retains more than a** at full depth: difference +0.100" in "\n".join(lines)
+    assert "- **b retains less than a** at full depth with norms frozen: difference -0.100" in "\n".join(lines)
+    assert "- The paper's ordering, deeper nets retaining more than a with norms frozen: not shown here (b retains " \
+           "less)." in lines
+    assert lines[1].endswith("; random-frozen keeps 0.910; AnB norm-frozen keeps 0.710.")
