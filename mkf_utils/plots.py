@@ -546,12 +546,14 @@ def full_depth_bars(summary: pd.DataFrame, order: list[str]) -> alt.Chart:
     data["bar"] = data.treatment.where(data.n > 0, "base")
     data = data.drop_duplicates(["architecture", "bar"])
     bars = ["base", "AnB", "AnB norm-frozen", "random-frozen"]
-    return alt.Chart(data[data.bar.isin(bars)]).mark_bar().encode(
+    return alt.Chart(data[data.bar.isin(bars)]).mark_point(filled=True, size=90).encode(
         x=alt.X("architecture:N", sort=order, title=None), xOffset=alt.XOffset("bar:N", sort=bars),
-        y=alt.Y("top1:Q", title="top-1 on the target"), color=alt.Color("architecture:N", sort=order),
-        opacity=alt.Opacity("bar:N", sort=bars, title="c. bars", scale=alt.Scale(range=[1.0, 0.7, 0.5, 0.3])),
+        y=alt.Y("top1:Q", title="top-1 on the target", scale=alt.Scale(zero=False)),
+        color=alt.Color("architecture:N", sort=order),
+        shape=alt.Shape("bar:N", sort=bars, title="c. runs", scale=alt.Scale(range=["circle", "square", "diamond",
+                                                                                     "triangle-down"])),
         tooltip=["architecture", "bar", alt.Tooltip("top1:Q", format=".3f"), "runs"]).properties(
-        title="c. top-1: base, and all units frozen", width=200, height=240)
+        title="c. top-1: base, and all units frozen", width=220, height=240)
 
 
 def figure5_chart(summary: pd.DataFrame, areas: pd.DataFrame, source: str, target: str, order: list[str],
@@ -567,7 +569,7 @@ def figure5_chart(summary: pd.DataFrame, areas: pd.DataFrame, source: str, targe
                        yosinski_reference(target=target), color_order=order),
         retention_bars(areas, order).properties(title="b. retention summary"),
         full_depth_bars(summary, order),
-    ).resolve_scale(color="shared").properties(
+    ).resolve_scale(color="shared", xOffset="independent").properties(
         title=alt.Title("Figure 5: accuracy retention across ResNet depths", subtitle=subtitle + [
             f"{_MEAN_SD}. {_YOSINSKI_NOTE}", f"Areas: trapezoids over each curve's measured depths ({depths})."]))
 
