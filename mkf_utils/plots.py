@@ -538,21 +538,21 @@ def figure4_chart(table: pd.DataFrame, subtitle: list[str]) -> alt.HConcatChart:
                                  + [f"{_MEAN_SD} and both directions."]))
 
 
-def full_depth_bars(summary: pd.DataFrame, order: list[str]) -> alt.Chart:
+def full_depth_points(summary: pd.DataFrame, order: list[str]) -> alt.Chart:
     """Figure 5's panel c: each net's mean top-1 on the target for its base and, with all units frozen, AnB (with
     trained and, where run, frozen norms) and random-frozen (from :func:`summarize`), nets in ``order``: a retention
     is read against the base it divides by."""
     data = summary[(summary.n == 0) | (summary.n == summary.n_units)].copy()
-    data["bar"] = data.treatment.where(data.n > 0, "base")
-    data = data.drop_duplicates(["architecture", "bar"])
-    bars = ["base", "AnB", "AnB norm-frozen", "random-frozen"]
-    return alt.Chart(data[data.bar.isin(bars)]).mark_point(filled=True, size=90).encode(
-        x=alt.X("architecture:N", sort=order, title=None), xOffset=alt.XOffset("bar:N", sort=bars),
+    data["run"] = data.treatment.where(data.n > 0, "base")
+    data = data.drop_duplicates(["architecture", "run"])
+    kinds = ["base", "AnB", "AnB norm-frozen", "random-frozen"]
+    return alt.Chart(data[data.run.isin(kinds)]).mark_point(filled=True, size=90).encode(
+        x=alt.X("architecture:N", sort=order, title=None), xOffset=alt.XOffset("run:N", sort=kinds),
         y=alt.Y("top1:Q", title="top-1 on the target", scale=alt.Scale(zero=False)),
         color=alt.Color("architecture:N", sort=order),
-        shape=alt.Shape("bar:N", sort=bars, title="c. runs", scale=alt.Scale(range=["circle", "square", "diamond",
+        shape=alt.Shape("run:N", sort=kinds, title="c. runs", scale=alt.Scale(range=["circle", "square", "diamond",
                                                                                      "triangle-down"])),
-        tooltip=["architecture", "bar", alt.Tooltip("top1:Q", format=".3f"), "runs"]).properties(
+        tooltip=["architecture", "run", alt.Tooltip("top1:Q", format=".3f"), "runs"]).properties(
         title="c. top-1: base, and all units frozen", width=220, height=240)
 
 
@@ -561,14 +561,14 @@ def figure5_chart(summary: pd.DataFrame, areas: pd.DataFrame, source: str, targe
     """Figure 5 from its run table's :func:`summarize` (one direction, ``source`` → ``target``): each net's
     relative top-1 against n / N with Yosinski's AlexNet, the retention ``areas``
     (:func:`mkf_utils.retention.retention_areas`, from the same summary) as bars in ``order``, and the top-1 each
-    ratio divides by (:func:`full_depth_bars`)."""
+    ratio divides by (:func:`full_depth_points`)."""
     areas = areas.set_index("architecture").loc[[a for a in order if a in set(areas.architecture)]].reset_index()
     depths = "; ".join(f"{r.architecture}: {r.depths}" for r in areas.itertuples())
     return alt.hconcat(
         transfer_panel(summary, "rel_ratio", f"a. relative top-1, {source} → {target}",
                        yosinski_reference(target=target), color_order=order),
         retention_bars(areas, order).properties(title="b. retention summary"),
-        full_depth_bars(summary, order),
+        full_depth_points(summary, order),
     ).resolve_scale(color="shared", xOffset="independent").properties(
         title=alt.Title("Figure 5: accuracy retention across ResNet depths", subtitle=subtitle + [
             f"{_MEAN_SD}. {_YOSINSKI_NOTE}", f"Areas: trapezoids over each curve's measured depths ({depths})."]))

@@ -80,7 +80,7 @@ def test_figure5_bars_follow_the_nets_depth_and_name_their_measured_depths():
     assert {r["architecture"] for r in _rows(spec, panels[1])} == {"ResNet-18", "ResNet-34", ALEXNET}
     assert "ResNet-18: 3; ResNet-34: 3" in spec["title"]["subtitle"][-1]  # n = 0, 2, 4 of AnB
     assert panels[2]["title"] == "c. top-1: base, and all units frozen"
-    drawn = {(r["architecture"], r["bar"]): r["top1"] for r in _rows(spec, panels[2])}
+    drawn = {(r["architecture"], r["run"]): r["top1"] for r in _rows(spec, panels[2])}
     full = table[table.n.isin([0, 4])].groupby(["architecture", "treatment"]).top1.mean()
     assert drawn == pytest.approx({k: full[k] for k in full.index})  # the base, AnB and random-frozen, each net
     assert spec["hconcat"][0]["layer"][0]["encoding"]["color"]["sort"][:2] == ["ResNet-18", "ResNet-34"]
