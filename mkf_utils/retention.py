@@ -71,13 +71,13 @@ def reading(table: pd.DataFrame, architectures: list[str]) -> list[str]:
     present = [c for c in CONTROLS if (table.treatment == c[1]).any()]
     control = paired_differences(table, present) if present else pd.DataFrame(columns=["n", "n_units"])
     transfer = {}
+    words = {f"{a} − {b}": said for (a, b), said in CONTROLS.items()}
     for r in control[control.n == control.n_units].itertuples():
         r = pd.Series(r._asdict())
         if r.comparison == "AnB − random-frozen":
             transfer[r.architecture] = verdict(r)
-        words = CONTROLS[tuple(r.comparison.split(" − "))]
         lines.append(f"- {r.architecture}, all units: {r.comparison} {interval_text(r)}: "
-                     f"{words.get(verdict(r), 'no interval')}.")
+                     f"{words[r.comparison].get(verdict(r), 'no interval')}.")
     lines += _against_shallowest({a: anb[anb.architecture == a].rel_ratio for a in architectures}, architectures)
     frozen = full[full.treatment == NORM_FROZEN]
     if len(frozen):
@@ -93,7 +93,7 @@ def _net_line(name: str, anb: pd.DataFrame, full: pd.DataFrame) -> str:
         return f"- {name}, all units: no run recorded yet."
     mean, low, high = mean_interval(anb.rel_ratio)
     kept = "".join(f"; {t} keeps {full[full.treatment == t].rel_ratio.mean():.3f}"
-                   for t in ("random-frozen", NORM_FROZEN) if (full.treatment == t).any())
+                   for _, t in CONTROLS if (full.treatment == t).any())
     return (f"- {name}, all units, per seed: {', '.join(f'{x:.3f}' for x in anb.rel_ratio)}; mean {mean:.3f}"
             + (f" [{low:.3f}, {high:.3f}]" if len(anb) > 1 else " (one seed, no interval)")
             + (f"; its base's top-1 {anb.base_top1.mean():.3f}" if "base_top1" in anb else "") + kept + ".")
