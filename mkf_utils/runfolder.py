@@ -5,7 +5,7 @@
 - ``config.yaml``: the run's config (written before training);
 - ``metrics.csv``: one row per finished epoch (rewritten atomically after each);
 - ``checkpoint.pt``: model, optimiser, scheduler, epoch, RNG states and metrics so far (atomic, after each
-  epoch; removed when the run finishes);
+  epoch but the last; removed when the run finishes);
 - ``model.pt``: the final weights, a plain state_dict that loads into a stock timm model;
 - ``result.json``: the final numbers and provenance, written last: its presence marks a finished run;
 - ``reproductions.csv``: one row per retraining of a recorded run that had no weights (``verify.reproduce``);

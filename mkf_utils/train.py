@@ -146,19 +146,18 @@ def setup(cfg: DictConfig, source: dict[str, torch.Tensor] | None = None) -> Ses
     random draws before timm re-initialises the body, so the other half's base starts from another net.
     """
     rank, world, _ = dist_info()
-    rt = cfg.runtime
+    rt, d = cfg.runtime, cfg.data
+    if d.batch_size % world:
+        raise MKFError(f"data.batch_size={d.batch_size} (the global batch) does not split evenly over {world} ranks",
+                       f"launch a number of processes that divides it, or set data.batch_size to a multiple of {world}")
     device = resolve_device(rt.device)
     _init_runtime(rt, device, world)
     random_seed(cfg.seed, rank)
-    d = cfg.data
     train_data = load_dataset(d.name, True, d.split, d.root, d.download, d.per_class)
     test_data = load_dataset(d.name, False, d.split, d.root, d.download, d.test_per_class)
     num_classes = len(train_data.classes)
     common = dict(image_size=d.image_size, workers=rt.workers, device=device, channels_last=rt.channels_last,
                   rank=rank, world_size=world)
-    if d.batch_size % world:
-        raise MKFError(f"data.batch_size={d.batch_size} (the global batch) does not split evenly over {world} ranks",
-                       f"launch a number of processes that divides it, or set data.batch_size to a multiple of {world}")
     train_loader = make_loader(train_data, d.batch_size // world, True, seed=cfg.seed, augment=d.augment, **common)
     test_loader = make_loader(test_data, rt.eval_batch_size, False, **common)
     if len(train_loader) == 0:
@@ -243,11 +242,13 @@ def train_epoch(s: Session, epoch: int, step_hook: StepHook | None = None) -> di
 
 
 def checkpoint(s: Session, folder: RunFolder, epoch: int, history: list[dict]) -> None:
-    """After an epoch: the checkpoint and ``metrics.csv`` (rank 0 only)."""
-    if s.rank == 0:
+    """After an epoch: the checkpoint (but after the last, which the final weights follow at once) and
+    ``metrics.csv`` (rank 0 only)."""
+    if s.rank == 0 and epoch + 1 < s.cfg.optim.epochs:
         folder.save_checkpoint({"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
                                 "scheduler": s.scheduler.state_dict(), "epoch": epoch, "history": history,
                                 "rng": _rng_state()})
+    if s.rank == 0:
         folder.write_metrics(history)
 
 

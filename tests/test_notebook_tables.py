@@ -1,5 +1,5 @@
 """Smoke tier, the notebooks that need no other's runs: the controls, the budget study, Figure 2 and the
-cross-dataset table through papermill at tiny parameters, then what they record checked."""
+cross-dataset table through papermill at the smoke profile, then what they record checked."""
 from __future__ import annotations
 
 import nbformat
@@ -10,12 +10,6 @@ from conftest import execute
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.smoke
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> RunStore:
-    """One run store for the notebooks here."""
-    return RunStore(tmp_path_factory.mktemp("runs"))
 
 
 def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store):
@@ -85,7 +79,8 @@ def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_
     """The cross-dataset notebook on synthetic data: a source this machine lacks (an ImageFolder at a path that
     does not exist) is named with its fix and left out; the rest runs, each source its own column, paired with the
     target's controls."""
-    crossdataset = {"datasets": {"A": {"split": "random-a:0"}, "B": {"split": "random-b:0"},
+    crossdataset = {"datasets": {"A": {"name": "synthetic", "split": "random-a:0"},
+                                 "B": {"name": "synthetic", "split": "random-b:0"},
                                  "photos": {"name": "imagefolder", "root": "/nonexistent/photos"}},
                     "sources": ["A", "photos"], "targets": ["B"]}
     out = execute("crossdataset_table.ipynb", tmp_path_factory.mktemp("crossdataset"), store,

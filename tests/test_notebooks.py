@@ -1,5 +1,6 @@
-"""Smoke tier, Figure 3's family: Figures 3, 4, 5, 1 and the generality notebook through papermill at tiny
-parameters on one run store (they reuse Figure 3's runs), then their recorded numbers checked. The notebooks that
+"""Smoke tier, Figure 3's family: Figures 3, 4, 5, 1 and the generality notebook through papermill at the smoke
+profile on the session's run store (they reuse Figure 3's runs, as in `make figures`), then their recorded numbers
+checked. The notebooks that
 need no other's runs are in test_notebook_tables.py, so pytest-xdist runs the two modules side by side."""
 from __future__ import annotations
 
@@ -15,13 +16,6 @@ from mkf_utils.experiments import TABLE_COLUMNS
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.smoke
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> RunStore:
-    """One run store for all notebooks here, as in `make figures`: Figures 1, 4, 5 and generality reuse Figure 3's
-    runs."""
-    return RunStore(tmp_path_factory.mktemp("runs"))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +154,7 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
         (a, p): n for a, n in (("ConvNeXt-atto", 12), ("ResNet-18", 17)) for p in set(sims.pair)}
     assert sims.similarity.between(0, 1).all()
     wide = sims.pivot_table(index=["architecture", "unit"], columns="pair", values="similarity")
-    # one epoch on 8 images per class barely moves a filter: a base is far closer to its own init than chance
+    # one epoch on 16 images per class barely moves a filter: a base is far closer to its own init than chance
     assert (wide["trained vs its init"] > wide["random vs random"]).all()
     fits = pd.read_csv(out / "generality_master_key.csv")
     assert set(fits.model) == {"trained on man-made", "trained on natural", "random init"}
@@ -178,8 +172,12 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
 
 
 def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store, figure3):
-    before = set(p.name for p in store.root.iterdir())
+    from mkf_utils.config import run_id
+    from mkf_utils.profiles import load_profile, section_plan
+
+    seven = {"masterkey": {"seeds": [7]}}  # seed 7: no masterkey run recorded
     out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store,
-                  {"recorded_only": True}, masterkey={"seeds": [7]})  # seed 7: no masterkey run recorded
+                  {"recorded_only": True}, **seven)
     assert (out / "generality.csv").exists() and not (out / "generality_masterkey_runs.csv").exists()
-    assert set(p.name for p in store.root.iterdir()) == before
+    planned = [run_id(p.config) for p in section_plan(load_profile("smoke", seven), "masterkey")]
+    assert planned and not any(store.path(r).exists() for r in planned)

@@ -186,9 +186,9 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     common = [*TINY_CLI, "optim.epochs=1", "data.augment=false", "data.per_class=64", "data.test_per_class=13"]
     cwd = Path(__file__).parents[1]
 
-    def train(launcher, name, batch=32):
+    def train(launcher, name):
         return subprocess.run([sys.executable, *launcher, "-m", "mkf_utils.cli", "train", "configs/quick.yaml",
-                               "--store", str(tmp_path / name), "--set", *common, f"data.batch_size={batch}"],
+                               "--store", str(tmp_path / name), "--set", *common, "data.batch_size=32"],
                               capture_output=True, text=True, cwd=cwd)
 
     def result(out):
@@ -202,8 +202,15 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     assert abs(two["top1"] - one["top1"]) <= 1 / 130  # at most one test image flips
     assert abs(two["train_top1"] - one["train_top1"]) <= 0.01
     assert RunFolder(tmp_path / "two" / two["run_id"]).weights_file.exists()
-    odd = train(torchrun, "odd", batch=33)
-    assert odd.returncode != 0 and "data.batch_size=33 (the global batch) does not split evenly over 2 ranks" in odd.stderr
+
+
+def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(monkeypatch, tmp_path):
+    """Before any process group starts or anything is written: a one-line error naming the fix."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(MKFError, match="data.batch_size=33 \\(the global batch\\) does not split evenly over 2 "
+                                       "ranks.*multiple of 2"):
+        RunStore(tmp_path).run(tiny_config("data.batch_size=33"))
+    assert not any(tmp_path.iterdir())
 
 
 def test_imagefolder_run_end_to_end(tmp_path):
