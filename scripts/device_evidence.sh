@@ -26,9 +26,10 @@ exec > >(tee -a "$OUT/log.txt") 2>&1
 date; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; nproc
 $PY -c "import torch, timm, omegaconf; print('torch', torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
 
-# The store starts with the committed records (no weights travel): recorded runs are not trained again, and a
-# transfer whose base is recorded retrains the base first and checks it against its record (mkf_utils.verify).
-cp -r runs/. "$STORE"/ 2>/dev/null
+# The store starts with the records (`mkf records`: no weights or checkpoints travel): recorded runs are not trained
+# again, and a transfer whose base is recorded retrains the base first and checks it against its record
+# (mkf_utils.verify).
+(cd runs && $PY -m mkf_utils.cli records --store . | xargs -r cp --parents -t "$STORE")
 touch /tmp/records-stamp
 
 pack() {  # the record files (mkf records: config, metrics, result, reproductions) written here, atomically replaced

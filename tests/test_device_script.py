@@ -32,6 +32,10 @@ def test_the_gpu_script_trains_for_its_minutes_and_packs_what_it_wrote(tmp_path)
     finished = {n.split("/")[0] for n in names if n.endswith(folder.result_file.name)}
     assert finished and f"runs finished here: {len(finished)}" in log
     assert all(n.split("/")[1] in record for n in names)
-    committed = {p.name for p in (REPO / "runs").iterdir()}
+    committed = {p.name for p in (REPO / "runs").iterdir() if (p / folder.result_file.name).exists()}
     assert not finished & committed  # copied records are not sent back
+    store = tmp_path / "store"  # it started from the records alone: no weights or checkpoints travelled
+    assert committed <= {p.name for p in store.iterdir() if (p / folder.result_file.name).exists()}
+    assert not any((store / rid / name).exists() for rid in committed
+               for name in (folder.weights_file.name, folder.checkpoint_file.name))
     assert "engine/bare" in (tmp_path / "out" / "benchmark.txt").read_text()  # then the benchmark ran

@@ -183,7 +183,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
     each rank takes half of it; with no augmentation each step sees the same images (rank r takes every other
     image of the shuffled order), DDP averages the gradients, and ConvNeXt has no batch norm; only the order of
     float sums differs. Every test image is counted once."""
-    common = [*TINY_CLI, "optim.epochs=1", "data.augment=false", "data.per_class=64", "data.test_per_class=13"]
+    common = [*TINY_CLI, "optim.epochs=1", "data.augment=false", "data.test_per_class=13"]
     cwd = Path(__file__).parents[1]
 
     def train(launcher, name):
@@ -288,7 +288,7 @@ def test_sigkill_mid_epoch_then_restart_equals_uninterrupted(tmp_path):
     """A `mkf train` process killed with SIGKILL (no clean-up at all) and started again gives the same run, bit
     for bit, as one never interrupted (deterministic mode)."""
     args = [sys.executable, "-m", "mkf_utils.cli", "train", "configs/quick.yaml", "--set", *TINY,
-            "data.per_class=64", "optim.epochs=2", "--store"]
+            "optim.epochs=2", "--store"]
     cwd = Path(__file__).parents[1]
     subprocess.run(args + [str(tmp_path / "straight")], cwd=cwd, check=True, capture_output=True)
     killed = tmp_path / "killed"
