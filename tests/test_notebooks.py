@@ -1,7 +1,7 @@
 """Smoke tier, Figure 3's family: Figures 3, 4, 5, 1 and the generality notebook through papermill at the smoke
 profile on the session's run store (they reuse Figure 3's runs, as in `make figures`), then their recorded numbers
-checked. The notebooks that
-need no other's runs are in test_notebook_tables.py, so pytest-xdist runs the two modules side by side."""
+checked. The notebooks that need no other's runs are in test_notebook_tables.py, so pytest-xdist runs the two
+modules side by side."""
 from __future__ import annotations
 
 import base64

@@ -188,7 +188,7 @@ def test_torchrun_two_ranks_equal_one_process(tmp_path):
 
     def train(launcher, name):
         return subprocess.run([sys.executable, *launcher, "-m", "mkf_utils.cli", "train", "configs/quick.yaml",
-                               "--store", str(tmp_path / name), "--set", *common, "data.batch_size=32"],
+                               "--store", str(tmp_path / name), "--set", *common],
                               capture_output=True, text=True, cwd=cwd)
 
     def result(out):
