@@ -11,8 +11,8 @@ NAME`` checks a profile, and every notebook target runs that check first). What 
 >>> P = load_profile("smoke")
 >>> list(P.architectures)[:3], list(P.figure5.architectures)
 (['ResNet-18', 'ResNet-34', 'ConvNeXt-atto'], ['ResNet-18', 'ResNet-34'])
->>> len(section_plan(P, "figure3"))  # 2 nets x (2 bases + 3 treatments x 2 directions)
-16
+>>> len(section_plan(P, "figure3"))  # 2 nets x 2 seeds x (2 bases + 2 directions x (AnB at 2 depths, BnB, RF))
+40
 >>> load_profile("smoke", {"figure3": {"treatment": {}}})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -249,8 +249,9 @@ def only(plan: list[Planned], pattern: str) -> list[Planned]:
     nothing, is an :class:`MKFError`.
 
     >>> plan = training_order(load_profile("smoke"), ["figure3"])
-    >>> [describe(p) for p in only(plan, "ConvNeXt.*AnB man-made")]  # doctest: +NORMALIZE_WHITESPACE
-    ['ConvNeXt-atto base man-made n=0 seed=0', 'ConvNeXt-atto AnB man-made→natural n=12 seed=0']
+    >>> [describe(p) for p in only(plan, "ConvNeXt.*AnB man-made.* seed=0")]  # doctest: +NORMALIZE_WHITESPACE
+    ['ConvNeXt-atto base man-made n=0 seed=0', 'ConvNeXt-atto AnB man-made→natural n=12 seed=0',
+     'ConvNeXt-atto AnB man-made→natural n=6 seed=0']
     """
     try:
         rx = re.compile(pattern)

@@ -244,12 +244,13 @@ def train_epoch(s: Session, epoch: int, step_hook: StepHook | None = None) -> di
 def checkpoint(s: Session, folder: RunFolder, epoch: int, history: list[dict]) -> None:
     """After an epoch: the checkpoint (but after the last, which the final weights follow at once) and
     ``metrics.csv`` (rank 0 only)."""
-    if s.rank == 0 and epoch + 1 < s.cfg.optim.epochs:
+    if s.rank != 0:
+        return
+    if epoch + 1 < s.cfg.optim.epochs:
         folder.save_checkpoint({"model": s.model.state_dict(), "optimizer": s.optimizer.state_dict(),
                                 "scheduler": s.scheduler.state_dict(), "epoch": epoch, "history": history,
                                 "rng": _rng_state()})
-    if s.rank == 0:
-        folder.write_metrics(history)
+    folder.write_metrics(history)
 
 
 def result(s: Session, history: list[dict]) -> dict:

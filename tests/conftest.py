@@ -1,5 +1,6 @@
-"""Shared helpers: tiny configs on the synthetic dataset, notebooks run at the smoke profile, records made without
-training, and a run store per test session (shared with the nbval pass under `make test`)."""
+"""Shared helpers: tiny configs on the synthetic dataset, notebooks executed at their defaults (the smoke profile)
+in place of their nbval pass, records made without training, and a run store per test session (shared with the
+nbval pass under `make test`)."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ from mkf_utils.runfolder import RunFolder
 from mkf_utils.runs import RunStore
 
 NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
-FIGURE3_CURVE = {  # over the smoke profile (what nbval runs): Figure 3's curve at two depths, as the figure has it
-    "figure3": {"treatments": {"AnB": [0.5, 1.0], "BnB": [1.0], "random-frozen": [1.0]}},
+AT_DEFAULTS = {  # fixture name -> the notebook it executes at its defaults, as nbval would (see notebook_fixture)
+    "figure2": "figure2_setup.ipynb", "figure3": "figure3_manmade_natural.ipynb",
+    "figure4": "figure4_reverse_freezing.ipynb", "figure5": "figure5_resnet_depth.ipynb",
+    "generality": "generality_filters.ipynb", "controls": "controls_depthwise.ipynb", "study": "study_budget.ipynb",
 }
 TINY = ["data.name=synthetic", "model.name=convnext_atto", "model.stem_stride=2", "data.batch_size=32", "data.per_class=32",
         "optim.epochs=2", "optim.warmup_epochs=0.5", "optim.lr=0.05", "runtime.deterministic=true"]
@@ -28,14 +31,18 @@ def tiny_config(*overrides: str):
     return load_config(overrides=TINY + list(overrides))
 
 
-def execute(notebook: str, out: Path, store: RunStore, params: dict | None = None, **overrides) -> Path:
-    """Run ``notebook`` through papermill at the smoke profile (the defaults nbval runs) with
-    :data:`FIGURE3_CURVE` and ``overrides`` over it, and notebook ``params``, into ``out`` (``executed.ipynb`` and the
-    files it writes); returns ``out``. On the session's :func:`store` a run the nbval pass also plans trains once."""
-    pm.execute_notebook(NOTEBOOKS / notebook, out / "executed.ipynb", kernel_name="python3", cwd=str(NOTEBOOKS),
-                        parameters={"profile": "smoke", "overrides": {**FIGURE3_CURVE, **overrides},
-                                    "store": str(store.root), "out_dir": str(out), **(params or {})})
-    return out
+def notebook_fixture(name: str):
+    """A module-scoped fixture ``name`` that executes :data:`AT_DEFAULTS`'s notebook through papermill at its
+    defaults (the smoke profile, what nbval runs) on the session's :func:`store`, into a folder of its own
+    (``executed.ipynb`` and the files the notebook writes), and returns that folder. A test using it stands in for
+    the notebook's nbval pass: nbval skips a notebook a selected test executes, so each executes once per run."""
+    @pytest.fixture(scope="module", name=name)
+    def executed(tmp_path_factory, store: RunStore) -> Path:
+        out = tmp_path_factory.mktemp(name)
+        pm.execute_notebook(NOTEBOOKS / AT_DEFAULTS[name], out / "executed.ipynb", kernel_name="python3",
+                            cwd=str(NOTEBOOKS), parameters={"store": str(store.root), "out_dir": str(out)})
+        return out
+    return executed
 
 
 def records_copy(src: Path, dst: Path) -> Path:
@@ -58,11 +65,21 @@ def fake_record(store: RunStore, cfg, **result) -> str:
     return folder.path.name
 
 
-def pytest_collection_modifyitems(items):
+def pytest_itemcollected(item):
     """The package's doctests are unit tests (constructed inputs, no training): `make test-unit` runs them too."""
-    for item in items:
-        if isinstance(item, pytest.DoctestItem):
-            item.add_marker(pytest.mark.unit)
+    if isinstance(item, pytest.DoctestItem):
+        item.add_marker(pytest.mark.unit)
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected theirs
+def pytest_collection_modifyitems(config, items):
+    """nbval's cells of a notebook that a selected test executes at its defaults (:func:`notebook_fixture`) are
+    deselected: the test's execution is the same check (every cell runs at the defaults), with assertions on top."""
+    executed = {AT_DEFAULTS[f] for item in items for f in getattr(item, "fixturenames", ()) if f in AT_DEFAULTS}
+    twice = [item for item in items if item.path.suffix == ".ipynb" and item.path.name in executed]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = [item for item in items if item not in twice]
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,20 @@
-"""Smoke tier, the notebooks that need no other's runs: the controls, the budget study, Figure 2 and the
-cross-dataset table through papermill at the smoke profile, then what they record checked."""
+"""Smoke tier, the notebooks that need no other's runs: the controls, the budget study and Figure 2 executed at
+their defaults (the smoke profile), then what they record checked; the cross-dataset table through the package
+calls its notebook makes."""
 from __future__ import annotations
 
 import nbformat
 import pandas as pd
 import pytest
 
-from conftest import execute
-from mkf_utils.runs import RunStore
+from conftest import notebook_fixture
 
 pytestmark = pytest.mark.smoke
+controls, study, figure2 = (notebook_fixture(n) for n in ("controls", "study", "figure2"))
 
 
-def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store):
-    out = execute("controls_depthwise.ipynb", tmp_path_factory.mktemp("controls"), store)
+def test_controls_reads_each_lever_from_paired_runs(controls):
+    out = controls
     table, summary = pd.read_csv(out / "controls.csv"), pd.read_csv(out / "controls_summary.csv")
     assert {"identity", "A-centres k=2", "B-centres k=2", "permuted AnB", "radial random"} <= set(table.treatment)
     assert set(summary.lever) == {"identity floor", "few distinct filters", "which part of a filter", "copied or random"}
@@ -43,13 +44,10 @@ def test_controls_reads_each_lever_from_paired_runs(tmp_path_factory, store):
     assert readings[2].startswith("- **ConvNeXt-atto, man-made→natural** (the first n of 12 units frozen):")
 
 
-def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
-    """Each budget, and a recipe change at one of them for one architecture, pairs with its own bases."""
-    recipe = {"per_class": 8, "epochs": 1, "recipe": "lr 0.01", "architectures": ["ConvNeXt-atto"],
-              "overrides": {"optim": {"lr": 0.01}}}
-    out = execute("study_budget.ipynb", tmp_path_factory.mktemp("study"), store,
-                  study={"budgets": [{"per_class": 8, "epochs": 1}, {"per_class": 16, "epochs": 1}, recipe]})
-    df = pd.read_csv(out / "study.csv")
+def test_study_pairs_each_budget_with_its_own_bases(study):
+    """Each budget, and a recipe change at one of them for one architecture (the smoke profile has one), pairs
+    with its own bases."""
+    df = pd.read_csv(study / "study.csv")
     assert set(df.per_class) == {8, 16} and set(df.target[df.treatment != "base"]) == {"natural"}
     assert len(df[df.treatment == "base"]) == 2 * 2 * 2 + 2  # 2 budgets x 2 architectures x 2 halves, + recipe
     assert set(df[df.recipe == "lr 0.01"].architecture) == {"ConvNeXt-atto"}
@@ -60,36 +58,35 @@ def test_study_pairs_each_budget_with_its_own_bases(tmp_path_factory, store):
     assert not set(default.run_id) & set(df[df.recipe == "lr 0.01"].run_id)  # another lr: other runs
 
 
-def test_figure2_is_drawn_from_the_models_units(tmp_path_factory):
+def test_figure2_is_drawn_from_the_models_units(figure2):
+    """At its defaults: Figure 3's first DS-CNN, half of its units (rounded) copied and frozen."""
     from mkf_utils.models import create_model
     from mkf_utils.units import transfer_units
 
-    out = execute("figure2_setup.ipynb", tmp_path_factory.mktemp("figure2"), RunStore(tmp_path_factory.mktemp("none")),
-                  {"n": 4})
-    df = pd.read_csv(out / "figure2.csv")
+    df = pd.read_csv(figure2 / "figure2.csv")
     units = transfer_units(create_model("convnext_atto", 10, 2), "depthwise")
-    assert df[df.net == "AnB"].unit.tolist() == units + ["head"]
+    assert set(df.architecture) == {"ConvNeXt-atto"} and df[df.net == "AnB"].unit.tolist() == units + ["head"]
     anb = df[df.net == "AnB"].state.tolist()
-    assert anb == ["copied from A, frozen"] * 4 + ["trained on B"] * (len(units) - 4 + 1)
+    assert anb == ["copied from A, frozen"] * 6 + ["trained on B"] * (len(units) - 6 + 1)
     assert set(df[df.net == "base A"].state) == {"trained on A"}
-    assert (out / "figure2.png").exists()
 
 
-def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_path_factory, store):
-    """The cross-dataset notebook on synthetic data: a source this machine lacks (an ImageFolder at a path that
-    does not exist) is named with its fix and left out; the rest runs, each source its own column, paired with the
-    target's controls."""
-    crossdataset = {"datasets": {"A": {"name": "synthetic", "split": "random-a:0"},
-                                 "B": {"name": "synthetic", "split": "random-b:0"},
-                                 "photos": {"name": "imagefolder", "root": "/nonexistent/photos"}},
-                    "sources": ["A", "photos"], "targets": ["B"]}
-    out = execute("crossdataset_table.ipynb", tmp_path_factory.mktemp("crossdataset"), store,
-                  crossdataset=crossdataset)
-    printed = "".join(o.get("text", "") for c in nbformat.read(out / "executed.ipynb", 4).cells
-                      if c.cell_type == "code" for o in c.outputs)
-    assert "left out: photos (data root /nonexistent/photos does not exist" in printed
-    matrix = pd.read_csv(out / "crossdataset_matrix.csv", index_col=0)
+def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_path, store, capsys):
+    """The cross-dataset notebook's calls on synthetic data: a source this machine lacks (an ImageFolder at a path
+    that does not exist) is named with its fix and left out; the rest runs, each source its own column, paired
+    with the target's controls."""
+    from mkf_utils import tables
+    from mkf_utils.experiments import save_table
+    from mkf_utils.figures import available_datasets, section_runs
+    from mkf_utils.profiles import load_profile
+
+    P = load_profile("smoke", {"crossdataset": {
+        "datasets": {"A": {"name": "synthetic", "split": "random-a:0"}, "B": {"name": "synthetic", "split": "random-b:0"},
+                     "photos": {"name": "imagefolder", "root": "/nonexistent/photos"}},
+        "sources": ["A", "photos"], "targets": ["B"]}})
+    datasets, missing = available_datasets(P, "crossdataset")
+    assert "photos" in missing and "left out: photos (data root /nonexistent/photos does not exist" in capsys.readouterr().out
+    runs, shown, planned = section_runs(P, "crossdataset", store, skip=missing)
+    _, paired, matrix = tables.save(save_table(runs, tmp_path, "crossdataset"), datasets, tmp_path, "crossdataset")
     assert list(matrix.index) == ["base", "AnB from A", "random-frozen", "identity"] and list(matrix.columns) == ["B"]
-    paired = pd.read_csv(out / "crossdataset_paired.csv")
     assert {"identity − base", "AnB from A − random-frozen", "AnB from A − base"} <= set(paired.comparison)
-    assert all((out / f"crossdataset.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))

@@ -1,7 +1,8 @@
-"""Smoke tier, Figure 3's family: Figures 3, 4, 5, 1 and the generality notebook through papermill at the smoke
-profile on the session's run store (they reuse Figure 3's runs, as in `make figures`), then their recorded numbers
-checked. The notebooks that need no other's runs are in test_notebook_tables.py, so pytest-xdist runs the two
-modules side by side."""
+"""Smoke tier, Figure 3's family: Figures 3, 4, 5 and the generality notebook executed at their defaults (the
+smoke profile) on the session's run store (they reuse Figure 3's runs, as in `make figures`), then their recorded
+numbers checked; Figure 1's gallery and the rebuilds from records through the package calls their notebooks make.
+The notebooks that need no other's runs are in test_notebook_tables.py, so pytest-xdist runs the two modules side
+by side."""
 from __future__ import annotations
 
 import base64
@@ -11,26 +12,16 @@ import nbformat
 import pandas as pd
 import pytest
 
-from conftest import execute, records_copy
-from mkf_utils.experiments import TABLE_COLUMNS
+from conftest import notebook_fixture, records_copy
+from mkf_utils.experiments import TABLE_COLUMNS, save_table
+from mkf_utils.figures import base_runs, section_runs
+from mkf_utils.profiles import load_profile
 from mkf_utils.runs import RunStore
 
 pytestmark = pytest.mark.smoke
 
 
-@pytest.fixture(scope="module")
-def figure3(tmp_path_factory, store):
-    return execute("figure3_manmade_natural.ipynb", tmp_path_factory.mktemp("figure3"), store, seeds=[0, 1])
-
-
-@pytest.fixture(scope="module")
-def figure4(tmp_path_factory, store, figure3):
-    return execute("figure4_reverse_freezing.ipynb", tmp_path_factory.mktemp("figure4"), store)
-
-
-@pytest.fixture(scope="module")
-def figure5(tmp_path_factory, store, figure3):
-    return execute("figure5_resnet_depth.ipynb", tmp_path_factory.mktemp("figure5"), store)
+figure3, figure4, figure5, generality = (notebook_fixture(n) for n in ("figure3", "figure4", "figure5", "generality"))
 
 
 def test_figure3_table(figure3, store):
@@ -106,32 +97,35 @@ def test_figure5_depths_share_an_axis(figure3, figure5):
 
 
 def test_figure3_rebuilds_from_records_alone(figure3, store, tmp_path):
-    """A fresh clone has the records (config, metrics, result) but no weights: the figure comes out the same,
-    and nothing trains."""
+    """A fresh clone has the records (config, metrics, result) but no weights: the notebook's table and paired
+    differences come out the same, and nothing trains."""
+    from mkf_utils.stats import paired_differences
+
     records = RunStore(records_copy(store.root, tmp_path / "records"))
-    (tmp_path / "out").mkdir()
-    out = execute("figure3_manmade_natural.ipynb", tmp_path / "out", records, seeds=[0, 1])
-    pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(out / "figure3.csv"))
-    assert (figure3 / "figure3_paired.csv").read_text() == (out / "figure3_paired.csv").read_text()
-    assert not list(records.root.glob("*/model.pt"))
+    runs, shown, planned = section_runs(load_profile("smoke"), "figure3", records)
+    table = save_table(runs, tmp_path, "figure3", data="cifar10-mini", profile="smoke")
+    pd.testing.assert_frame_equal(pd.read_csv(figure3 / "figure3.csv"), pd.read_csv(tmp_path / "figure3.csv"))
+    paired_differences(table).to_csv(tmp_path / "figure3_paired.csv", index=False)
+    assert (figure3 / "figure3_paired.csv").read_text() == (tmp_path / "figure3_paired.csv").read_text()
+    assert shown == planned and not list(records.root.glob("*/model.pt"))
 
 
-def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, store, figure3):
-    """Rows: the DS-CNN bases of one seed, their random init and a checkpoint file given by path; columns: the
-    first, middle and last depthwise unit; the ResNet bases' conv filters below."""
+def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path, store, figure3):
+    """Figure 1's notebook's calls: rows, the DS-CNN bases of one seed, their random init and a checkpoint file given
+    by path; columns, the first, middle and last depthwise unit; the ResNet bases' conv filters below."""
     import torch
 
-    from mkf_utils.filters import first_middle_last, unit_filters
+    from mkf_utils.filters import checkpoint_model, first_middle_last, galleries, unit_filters
+    from mkf_utils.generality import gallery_nets
     from mkf_utils.models import create_model
 
-    ckpt = tmp_path_factory.mktemp("ckpt") / "convnext_atto.pt"
+    ckpt = tmp_path / "convnext_atto.pt"
     torch.manual_seed(7)
     net = create_model("convnext_atto", 5)
     torch.save(net.state_dict(), ckpt)
-    out = execute("figure1_filter_gallery.ipynb", tmp_path_factory.mktemp("figure1"), store,
-                  {"checkpoint": str(ckpt), "checkpoint_name": "convnext_atto"})
-    assert all((out / f"figure1.{ext}").exists() for ext in ("png", "svg", "html", "vl.json"))
-    df = pd.read_csv(out / "figure1.csv")
+    nets = gallery_nets(base_runs(load_profile("smoke"), store, [0]), store, 0)
+    nets["depthwise"][f"convnext_atto from {ckpt}"] = checkpoint_model(str(ckpt), "convnext_atto")
+    df = galleries(nets, 8, 0)
     dw = df[df.units == "depthwise"]
     assert set(dw.model) == {"ConvNeXt-atto, trained on man-made", "ConvNeXt-atto, trained on natural",
                              "ConvNeXt-atto, random init (seed 0)", f"convnext_atto from {ckpt}"}
@@ -146,8 +140,8 @@ def test_figure1_gallery_rows_columns_and_a_users_checkpoint(tmp_path_factory, s
     assert set(df[(df.units == "conv") & (df.position == "last")].row) == set(range(3))
 
 
-def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
-    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality"), store)
+def test_generality_pairs_and_master_key_fit(figure3, generality):
+    out = generality
     sims = pd.read_csv(out / "generality.csv")
     assert set(sims.pair) == {"other half", "same half, other seed", "trained vs its init", "random vs random"}
     assert sims.groupby(["architecture", "pair"]).size().to_dict() == {
@@ -171,13 +165,12 @@ def test_generality_pairs_and_master_key_fit(tmp_path_factory, store, figure3):
                                       "AnB − master-key"}
 
 
-def test_generality_recorded_only_trains_no_masterkey_run(tmp_path_factory, store, figure3):
+def test_generality_recorded_only_trains_no_masterkey_run(store, figure3):
+    """The generality notebook's panel d with ``recorded_only``: no masterkey run recorded, none shown or trained."""
     from mkf_utils.config import run_id
-    from mkf_utils.profiles import load_profile, section_plan
+    from mkf_utils.profiles import section_plan
 
-    seven = {"masterkey": {"seeds": [7]}}  # seed 7: no masterkey run recorded
-    out = execute("generality_filters.ipynb", tmp_path_factory.mktemp("generality_recorded"), store,
-                  {"recorded_only": True}, **seven)
-    assert (out / "generality.csv").exists() and not (out / "generality_masterkey_runs.csv").exists()
-    planned = [run_id(p.config) for p in section_plan(load_profile("smoke", seven), "masterkey")]
-    assert planned and not any(store.path(r).exists() for r in planned)
+    seven = load_profile("smoke", {"masterkey": {"seeds": [7]}})  # seed 7: no masterkey run recorded
+    runs, shown, planned = section_runs(seven, "masterkey", store, recorded_only=True)
+    assert runs.empty and shown == 0 and planned > 0
+    assert not any(store.path(run_id(p.config)).exists() for p in section_plan(seven, "masterkey"))

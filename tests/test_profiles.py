@@ -239,7 +239,8 @@ def test_training_order_puts_the_deciding_runs_first_seed_by_seed():
     a run two sections share (Figure 4's full-depth runs are Figure 3's) once."""
     from mkf_utils.profiles import training_order
 
-    P = load_profile("smoke", {"seeds": [0, 1], "figure4": {"architectures": ["ConvNeXt-atto"]}})
+    P = load_profile("smoke", {"seeds": [0, 1], "figure4": {"architectures": ["ConvNeXt-atto"]},
+                               "figure3": {"treatments": {"AnB": [1.0], "BnB": [1.0], "random-frozen": [1.0]}}})
     order = training_order(P, ["figure3", "figure4"])
     labels = [(p.labels["seed"], p.labels["n"] < p.labels["n_units"] and p.labels["n"] > 0, p.labels["end"])
               for p in order]
@@ -262,11 +263,11 @@ def test_plan_only_lists_the_matching_runs_with_their_sources(tmp_path, capsys):
     args = ["plan", "smoke", "figure3", "--list", "--store", str(tmp_path)]
     assert main([*args, "--only", "ConvNeXt-atto AnB"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("smoke figure3: 0 of 4 runs recorded")
-    assert [" ".join(line.split()[2:5]) for line in lines[2:]] == [
-        "ConvNeXt-atto base man-made", "ConvNeXt-atto base natural", "ConvNeXt-atto AnB natural→man-made",
-        "ConvNeXt-atto AnB man-made→natural"]
+    assert lines[0].startswith("smoke figure3: 0 of 12 runs recorded")  # 2 seeds: 2 bases, AnB at 2 depths x 2
+    assert [" ".join(line.split()[2:5] + line.split()[6:]) for line in lines[2:6]] == [
+        "ConvNeXt-atto base man-made seed=0", "ConvNeXt-atto base natural seed=0",
+        "ConvNeXt-atto AnB natural→man-made seed=0", "ConvNeXt-atto AnB man-made→natural seed=0"]
     plan = training_order(load_profile("smoke"), ["figure3"])
-    for bad, says in (("GoogLeNet", "matches none of the 16 planned runs"), ("k=(", "is not a regular expression")):
+    for bad, says in (("GoogLeNet", "matches none of the 40 planned runs"), ("k=(", "is not a regular expression")):
         with pytest.raises(MKFError, match=re.escape(says)):
             only(plan, bad)
