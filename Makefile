@@ -62,7 +62,7 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	store=$$(mktemp -d); trap 'rm -rf "$$store"' EXIT; \
-	MKF_STORE=$$store $(BIN)/python -m pytest -m "unit and not integration" --doctest-modules mkf_utils tests
+	MKF_STORE=$$store OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "unit and not integration" --doctest-modules mkf_utils tests
 
 # Train the missing runs of one section of the profile (bases and all-units runs seed by seed, then partial depths),
 # without building the figure: for long profiles, run it in the background and `make records` as runs finish.
