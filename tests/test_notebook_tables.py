@@ -86,7 +86,7 @@ def test_a_transfer_table_runs_what_the_machine_has_and_names_what_it_lacks(tmp_
         "sources": ["A", "photos"], "targets": ["B"]}})
     datasets, missing = available_datasets(P, "crossdataset")
     assert "photos" in missing and "left out: photos (data root /nonexistent/photos does not exist" in capsys.readouterr().out
-    runs, shown, planned = section_runs(P, "crossdataset", store, skip=missing)
+    runs, *_ = section_runs(P, "crossdataset", store, skip=missing)
     _, paired, matrix = tables.save(save_table(runs, tmp_path, "crossdataset"), datasets, tmp_path, "crossdataset")
     assert list(matrix.index) == ["base", "AnB from A", "random-frozen", "identity"] and list(matrix.columns) == ["B"]
     assert {"identity − base", "AnB from A − random-frozen", "AnB from A − base"} <= set(paired.comparison)
