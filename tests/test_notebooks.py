@@ -46,6 +46,7 @@ def test_figure3_table(figure3, store):
     assert full["ConvNeXt-atto"] < 0.05 < 0.9 < full["ResNet-18"]
 
 
+@pytest.mark.usefixtures("figure3", "figure4", "figure5")  # named, so nbval skips them under any -k
 @pytest.mark.parametrize("name", ["figure3", "figure4", "figure5"])
 def test_an_executed_notebook_reads_without_running(name, request):
     """The executed notebook shows each chart both ways: altair's interactive output and the saved PNG (what a
