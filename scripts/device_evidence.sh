@@ -6,10 +6,11 @@
 # the pinned versions) copied to .device/site and the checkout's state in .device/REVISION (written by
 #   git rev-parse HEAD > .device/REVISION; git status --porcelain --untracked-files=no | grep -q . && echo 1 >> .device/REVISION
 # since the copy's own .git may not be the checkout's):
-#   OUT=/tmp/out MINUTES=6 bash scripts/device_evidence.sh evidence-gpu figure3 figure4 figure5 masterkey
+#   OUT=/tmp/out MINUTES=6 bash scripts/device_evidence.sh evidence-gpu figure5 controls figure3 figure4 masterkey
+# (deciding runs first, seed by seed across the sections: see mkf_utils.profiles.training_order)
 set -u
 PROFILE=${1:-evidence-gpu}; shift || true
-SECTIONS=${*:-figure3 figure4 figure5 masterkey}
+SECTIONS=${*:-figure5 controls figure3 figure4 masterkey}
 MINUTES=${MINUTES:-6}          # start no run after this many minutes of the plan
 WORKERS=${WORKERS:-}           # runs at once (default: the profile's run_workers)
 SMOKE=${SMOKE:-1}              # 0: skip the smoke runs and use bf16 + channels_last (seen working on an H200)
