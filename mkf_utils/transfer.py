@@ -133,8 +133,11 @@ def source_need(mode: str, bank: str = "master-key", assign: str = "auto") -> st
 
     >>> source_need("random-freeze"), source_need("bank-freeze"), source_need("bank-freeze", "centres")
     ('none', 'optional', 'required')
+    >>> source_need("bank-freeze", "master-key", "cycle")
+    'none'
     """
-    if mode == "random-freeze" or (mode == "bank-freeze" and bank in ("random", "identity") and assign != "fit"):
+    if mode == "random-freeze" or (mode == "bank-freeze" and assign != "fit" and (
+            bank in ("random", "identity") or (bank == "master-key" and assign == "cycle"))):
         return "none"
     if mode == "bank-freeze" and bank == "master-key" and assign == "auto":
         return "optional"

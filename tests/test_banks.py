@@ -93,6 +93,27 @@ def test_a_frozen_bank_stays_bit_identical_through_training(bank, k):
     assert len(report.frozen) == 24  # weight and bias of every unit
 
 
+@pytest.mark.parametrize("bank,k", [("identity", 1), ("exemplars", 4)])
+def test_a_bank_freezes_mobilenet_whose_3x3_depthwise_convs_are_its_only_spatial_ops(bank, k):
+    """MobileNetV2 (3x3 kernels, stride-2 depthwise convs, a BatchNorm after each): every one of its 17 depthwise
+    units frozen to the bank stays bit-identical while the BatchNorms after them train; the 7x7 master key bank
+    does not fit it."""
+    torch.manual_seed(0)
+    model = create_model("mobilenetv2_050", 6, stem_stride=1)
+    report = apply_transfer(model, _source("mobilenetv2_050"), "depthwise", 17, mode="bank-freeze", bank=bank,
+                            bank_size=k, assign="cycle", seed=0)
+    frozen = {u: f.clone() for u, f in unit_filters(model).items()}
+    assert len(frozen) == 17 and all(f.shape[1:] == (3, 3) for f in frozen.values())
+    assert len(report.frozen) == 17  # the weight of every unit (no bias: a BatchNorm follows)
+    norm = model.blocks[1][0].bn2.weight.detach().clone()  # the BatchNorm after a stride-2 depthwise conv
+    _train_steps(model)
+    assert all(torch.equal(f, frozen[u]) for u, f in unit_filters(model).items())
+    assert not torch.equal(model.blocks[1][0].bn2.weight, norm)
+    with pytest.raises(MKFError, match="master key filters are 7x7"):
+        apply_transfer(create_model("mobilenetv2_050", 6, stem_stride=1), None, "depthwise", 17, mode="bank-freeze",
+                       bank="master-key", bank_size=4, assign="cycle")
+
+
 def test_permute_freeze_is_a_permutation_of_the_source_channels():
     src = _source()
     model = create_model("convnext_atto", 6, stem_stride=2)

@@ -34,6 +34,10 @@ def test_controls_reads_each_lever_from_paired_runs(controls):
     assert last.to_dict() == bases.set_index(["architecture", "per_class", "seed"]).epochs.to_dict()
     assert any(line.startswith("- ConvNeXt-atto, 8 images per class: base top-1 ") for line in readings[1].splitlines())
     depth = pd.read_csv(out / "controls_depth.csv")  # the bankdepth section: a bank of 2 in the first 6 or all 12 units
+    mobile = depth[depth.architecture == "MobileNetV2-0.5"]  # 3x3 kernels: every bank but the 7x7 master key filters
+    assert set(mobile.treatment) == {"base", "identity", "random k=2", "AnB", "random-frozen"}
+    assert set(mobile[mobile.treatment == "random k=2"].n) == {8, 17}
+    depth = depth[depth.architecture == "ConvNeXt-atto"]
     banks = depth[depth.treatment.isin(["master-key k=2", "random k=2"])]
     assert set(zip(banks.treatment, banks.n)) == {(t, n) for t in ("master-key k=2", "random k=2") for n in (6, 12)}
     frozen = banks.groupby("n").frozen_fraction.mean()
@@ -42,6 +46,9 @@ def test_controls_reads_each_lever_from_paired_runs(controls):
     at = depth_paired[depth_paired.comparison == "master-key k=2 − random k=2"]
     assert sorted(at.n) == [6, 12] and (at.pairs == 1).all()  # one seed in the smoke profile
     assert readings[2].startswith("- **ConvNeXt-atto, man-made→natural** (the first n of 12 units frozen):")
+    assert "- **MobileNetV2-0.5, man-made→natural** (the first n of 17 units frozen):" in readings[2]
+    assert ("MobileNetV2-0.5", 17, "identity − base") in set(zip(depth_paired.architecture, depth_paired.n,
+                                                                 depth_paired.comparison))
 
 
 def test_study_pairs_each_budget_with_its_own_bases(study):
