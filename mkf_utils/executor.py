@@ -12,6 +12,9 @@ read, not retrained.
 
 Results do not depend on the worker count, but they do on the thread count (float sums change order):
 the thread count is recorded in each run's provenance, and ``make verify`` retrains with it.
+
+A worker exits when the process that started it dies (``kill`` of a plan's pid stops its training; the run in
+progress resumes from its last checkpoint next time), instead of training on and then spinning, orphaned.
 """
 from __future__ import annotations
 
@@ -38,10 +41,20 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker(threads: int) -> None:
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Exit this process (status 1) once its parent is no longer ``parent``: a loop for a daemon thread."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    import threading
+
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def train_one(root: str, cfg_yaml: str) -> dict:
@@ -87,7 +100,7 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
     running: dict[Future, int] = {}
     restorer: dict[int, int] = {}  # running transfer -> its source, recorded without weights, that it retrains
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(threads,)) as pool:
+                             initargs=(threads, os.getpid())) as pool:
         while todo or running:
             while len(running) < workers and not (deadline is not None and time.monotonic() > deadline):
                 for i in [i for i in todo if needs.get(i) in failed]:

@@ -75,3 +75,26 @@ def test_a_run_that_needs_no_restored_source_goes_first(tmp_path):
         return store.folder(run_id(cfg)).config_file.stat().st_mtime_ns
 
     assert started(other) < started(second)  # before: both transfers first, the other run once one of them ended
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads /proc (Linux)")
+def test_a_worker_exits_when_its_parent_dies():
+    """A plan killed by its pid leaves no worker behind: the watchdog every worker starts (``exit_with_parent``)
+    ends a process whose parent died (here a grandchild started by a parent that exits at once)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    child = ("import os, threading, time; from mkf_utils.executor import exit_with_parent; "
+             "threading.Thread(target=exit_with_parent, args=(os.getppid(), 0.05), daemon=True).start(); "
+             "print(os.getpid(), flush=True); time.sleep(60)")
+    parent = ("import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', sys.argv[1]], stdout=subprocess.PIPE, "
+              "text=True); print(p.stdout.readline().strip(), flush=True)")  # exits without waiting for its child
+    out = subprocess.run([sys.executable, "-c", parent, child], capture_output=True, text=True, timeout=60)
+    status = Path(f"/proc/{int(out.stdout)}/status")
+    gone = lambda: not status.exists() or "\nState:\tZ" in status.read_text()  # noqa: E731
+    t = time.monotonic()
+    while not gone() and time.monotonic() - t < 10:
+        time.sleep(0.05)
+    assert gone(), "the orphaned worker still runs"
