@@ -1,6 +1,12 @@
 """The local executor: parallel workers give the same runs as the sequential path, and failures are contained."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -77,15 +83,10 @@ def test_a_run_that_needs_no_restored_source_goes_first(tmp_path):
     assert started(other) < started(second)  # before: both transfers first, the other run once one of them ended
 
 
-@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads /proc (Linux)")
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc (Linux)")
 def test_a_worker_exits_when_its_parent_dies():
     """A plan killed by its pid leaves no worker behind: the watchdog every worker starts (``exit_with_parent``)
     ends a process whose parent died (here a grandchild started by a parent that exits at once)."""
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     child = ("import os, threading, time; from mkf_utils.executor import exit_with_parent; "
              "threading.Thread(target=exit_with_parent, args=(os.getppid(), 0.05), daemon=True).start(); "
              "print(os.getpid(), flush=True); time.sleep(60)")
