@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py [--steps 20] [--models resnet18 convnext_atto] [--stem-stride 2]
     python benchmarks/throughput.py --device cuda --image-size 32 224 --batch 256
+    python benchmarks/throughput.py --models mobilenetv2_050 --stem-stride 1 --batch 64 --frozen
 
 For each model and image size, one run each of:
 
@@ -11,7 +12,10 @@ For each model and image size, one run each of:
   in-memory loader shuffles, pads-and-crops, flips, normalises every batch, on the GPU there), at 224 px on an
   ImageFolder of JPEGs written to a temporary folder (decoded, random-resized-cropped and flipped in
   ``--workers`` DataLoader workers, pinned memory); timm optimiser and scheduler; metrics;
-- data: the engine's loader alone (augmentation on), no model.
+- data: the engine's loader alone (augmentation on), no model;
+- frozen (with ``--frozen``): the engine again with all of the model's transfer units frozen at their init
+  (``transfer.mode=random-freeze``; depthwise units, or conv units for a net that has none), the cost of a
+  transfer run's step against its base's.
 
 Rates come from the median time between consecutive step starts, so one slow step (a noisy
 neighbour on a shared machine) does not move them; on a GPU each step start waits for the previous step.
@@ -33,6 +37,7 @@ import torch
 from mkf_utils.config import load_config
 from mkf_utils.data import load_dataset, make_loader, normalize
 from mkf_utils.models import create_model
+from mkf_utils.plans import count_units
 from mkf_utils.train import fit, resolve_device
 
 
@@ -82,11 +87,15 @@ def folder(root: Path, images: int, size: int = 256) -> Path:
 
 
 def config(name: str, stem_stride: int, steps: int, batch: int, device: torch.device, root: Path | None,
-           size: int, workers: int):
+           size: int, workers: int, frozen: bool = False):
     # the test set is evaluated after the timed steps only: 10 images per class keep that short
     data = ([f"data.per_class={steps * batch // 10}", "data.test_per_class=10"] if root is None else
             ["data.name=imagefolder", f"data.root={root}", f"data.image_size={size}", f"runtime.workers={workers}"])
     stem = "null" if stem_stride is None else stem_stride
+    if frozen:
+        kind = "depthwise" if count_units(name, "depthwise", stem_stride) else "conv"
+        data += [f"transfer.units={kind}", f"transfer.n={count_units(name, kind, stem_stride)}",
+                 "transfer.mode=random-freeze"]
     return load_config(overrides=[f"model.name={name}", f"model.stem_stride={stem}", "optim.epochs=1",
                                   f"data.batch_size={batch}", "optim.lr=0.05", "runtime.progress=false",
                                   "runtime.eval_batch_size=500", f"runtime.device={device.type}",
@@ -128,6 +137,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     ap.add_argument("--image-size", type=int, nargs="+", default=[32], help="32 (in memory) and/or 224 (JPEG folder)")
     ap.add_argument("--workers", type=int, default=8, help="DataLoader workers for the JPEG folder")
+    ap.add_argument("--frozen", action="store_true", help="also time the engine with all transfer units frozen")
     args = ap.parse_args()
     device = resolve_device(args.device)
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch}, "
@@ -160,6 +170,10 @@ def main() -> None:
                 bare = bare_loop(name, stem, batches, device)
                 print(f"{size:3d} px {name:14s} bare {bare:8.1f} img/s   engine {eng:8.1f} img/s   "
                       f"engine/bare {eng / bare:.3f}   data/engine {loader_ips / eng:.0f}x")
+                if args.frozen:
+                    frz = engine(config(name, stem, args.steps, args.batch, device, root, size, args.workers, True))
+                    print(f"{size:3d} px {name:14s} all units frozen: engine {frz:8.1f} img/s   "
+                          f"frozen/engine {frz / eng:.3f}")
 
 
 if __name__ == "__main__":
