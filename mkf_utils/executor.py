@@ -41,6 +41,17 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_threads(workers: int) -> int:
+    """Torch threads per worker: ``OMP_NUM_THREADS`` where it is set (the caller's explicit choice), else the
+    cores split among ``workers`` (at least 1).
+
+    >>> default_threads(workers=1) >= 1
+    True
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(env) if env.isdigit() and int(env) > 0 else max(1, available_cores() // workers)
+
+
 def exit_with_parent(parent: int, every: float = 1.0) -> None:
     """Exit this process (status 1) once its parent is no longer ``parent``: a loop for a daemon thread."""
     while os.getppid() == parent:
@@ -71,7 +82,8 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
         configs: run configs; a transfer whose ``transfer.source`` is another config's run id starts after it.
         root: the run store's folder.
         workers: worker processes (default: :func:`available_cores`, at most the number of runs).
-        threads: torch threads per worker (default: cores // workers, at least 1).
+        threads: torch threads per worker (default: :func:`default_threads`: ``OMP_NUM_THREADS`` where set, else
+            cores // workers, at least 1).
         log: called as ``log(index, result, trained)`` when a run is found in the store (``trained=False``)
             or finishes training.
         deadline: a ``time.monotonic()`` value after which no run starts (those started finish); for a lease
@@ -83,7 +95,7 @@ def run_parallel(configs: list[DictConfig], root: str | Path, workers: int | Non
     store = RunStore(root)
     ids = [run_id(c) for c in configs]
     workers = max(1, min(workers or available_cores(), max(len(configs), 1)))
-    threads = threads or max(1, available_cores() // workers)
+    threads = threads or default_threads(workers)
     needs = {i: ids.index(c.transfer.source) for i, c in enumerate(configs)
              if uses_source(c.transfer) and c.transfer.source in ids}
     results: dict[int, dict] = {}

@@ -52,6 +52,20 @@ def test_a_failed_run_is_reported_and_the_others_finish(tmp_path):
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1  # no orphan folder for the failed run
 
 
+def test_workers_take_their_threads_from_omp_num_threads(tmp_path, monkeypatch):
+    """Two plans of one worker each on two cores, each started with OMP_NUM_THREADS=1, must not run two threads
+    apiece; without the variable a lone worker takes the cores."""
+    import mkf_utils.executor as ex
+
+    cfg = load_config(overrides=TINY + ["optim.epochs=1"])
+    monkeypatch.setattr(ex, "available_cores", lambda: 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    [one] = run_parallel([cfg], tmp_path / "a", workers=1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    [two] = run_parallel([cfg], tmp_path / "b", workers=1)
+    assert (one["provenance"]["threads"], two["provenance"]["threads"]) == (1, 2)
+
+
 def test_no_run_starts_after_the_deadline(tmp_path):
     """A lease on a borrowed machine: past the deadline nothing starts, the error says what is left."""
     import time
