@@ -72,7 +72,8 @@ class Section:
     treatments: dict[str, list[float]] = MISSING
     seeds: Optional[list[int]] = None  # None: the profile's seeds
     target: Optional[str] = None  # None: both directions
-    reverse: list[str] = field(default_factory=list)  # with a target: treatments also planned into the other half
+    reverse: list[str] = field(default_factory=list)  # with a target: treatments also planned into the other half,
+    # all units only (the deciding runs of that direction)
     end: str = "first"  # "last": reverse freezing (Figure 4)
     budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
@@ -220,9 +221,9 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
         budgets = OmegaConf.to_container(s.budgets)
         return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
     plan = ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
-    if s.get("reverse"):  # the deciding treatments in the other direction too; the bases are the same runs
+    if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the bases are the same runs
         other = next(h for h in halves if h != s.target)
-        plan += ab_plan(architectures(P, name), halves, {t: treatments[t] for t in s.reverse}, seeds, common(P),
+        plan += ab_plan(architectures(P, name), halves, {t: [1.0] for t in s.reverse}, seeds, common(P),
                         end=s.end, targets=[other])
         seen: set[str] = set()
         plan = [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]

@@ -127,11 +127,12 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
 
 def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
     """A section with a target and ``reverse``: the named treatments also go into the other half, copying from
-    the same seed's bases (planned once); a reverse without a target, or naming another treatment, is refused."""
+    the same seed's bases (planned once), with all units only; a reverse without a target, or naming another
+    treatment, is refused."""
     P = OmegaConf.load(PROFILES / "smoke.yaml")
     P.seeds = [0, 1]
     P.controls = {"architectures": ["ConvNeXt-atto"], "target": "natural", "reverse": ["random k=2"],
-                  "treatments": {"identity": [1.0], "random k=2": [1.0], "AnB": [1.0]}}
+                  "treatments": {"identity": [1.0], "random k=2": [0.5, 1.0], "AnB": [1.0]}}
     OmegaConf.save(P, tmp_path / "rev.yaml")
     plan = section_plan(load_profile(tmp_path / "rev.yaml"), "controls")
     ids = [run_id(p.config) for p in plan]
@@ -139,6 +140,8 @@ def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
     runs = {(p.labels["treatment"], p.labels["target"], p.labels["seed"]) for p in plan}
     assert runs == {(t, h, s) for s in (0, 1) for t, h in [("base", "man-made"), ("base", "natural"),
                     ("identity", "natural"), ("random k=2", "natural"), ("AnB", "natural"), ("random k=2", "man-made")]}
+    depths = {(p.labels["target"], p.labels["n"]) for p in plan if p.labels["treatment"] == "random k=2"}
+    assert depths == {("natural", 6), ("natural", 12), ("man-made", 12)}  # ConvNeXt-atto: 12 depthwise units
     for bad in ({"reverse": ["BnB"]}, {"target": None}):
         OmegaConf.save(OmegaConf.merge(P, {"controls": bad}), tmp_path / "bad.yaml")
         with pytest.raises(MKFError, match="controls.reverse"):
