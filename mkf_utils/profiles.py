@@ -74,6 +74,8 @@ class Section:
     target: Optional[str] = None  # None: both directions
     reverse: list[str] = field(default_factory=list)  # with a target: treatments also planned into the other half,
     # all units only (the deciding runs of that direction)
+    more_seeds: dict[str, list[int]] = field(default_factory=dict)  # architecture -> seeds of its deciding runs
+    # (bases and all units, reverse included) beyond the section's: more pairs where one net's runs are cheap or noisy
     end: str = "first"  # "last": reverse freezing (Figure 4)
     budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
@@ -181,6 +183,10 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
         if s.get("reverse") and (s.get("target") is None or set(s.reverse) - set(s.treatments)):
             raise MKFError(f"malformed profile {label}: {sec}.reverse {list(s.reverse)} needs a target and names "
                            f"treatments of the section", f"set {sec}.target and list some of its treatments")
+        unknown = [a for a in (s.get("more_seeds") or {}) if a not in s.architectures]
+        if unknown:
+            raise MKFError(f"malformed profile {label}: {sec}.more_seeds names {unknown}, not among its architectures",
+                           f"use some of: {', '.join(s.architectures)}")
     return P
 
 
@@ -220,14 +226,19 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     if s.budgets:
         budgets = OmegaConf.to_container(s.budgets)
         return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
-    plan = ab_plan(architectures(P, name), halves, treatments, seeds, common(P), end=s.end, targets=targets)
+    archs = architectures(P, name)
+    plan = ab_plan(archs, halves, treatments, seeds, common(P), end=s.end, targets=targets)
     if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the bases are the same runs
         other = next(h for h in halves if h != s.target)
-        plan += ab_plan(architectures(P, name), halves, {t: [1.0] for t in s.reverse}, seeds, common(P),
-                        end=s.end, targets=[other])
-        seen: set[str] = set()
-        plan = [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
-    return plan
+        plan += ab_plan(archs, halves, {t: [1.0] for t in s.reverse}, seeds, common(P), end=s.end, targets=[other])
+    for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs only
+        plan += ab_plan({arch: archs[arch]}, halves, {t: [1.0] for t in treatments}, list(more), common(P),
+                        end=s.end, targets=targets)
+        if s.get("reverse"):
+            plan += ab_plan({arch: archs[arch]}, halves, {t: [1.0] for t in s.reverse}, list(more), common(P),
+                            end=s.end, targets=[other])
+    seen: set[str] = set()
+    return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
 
 
 def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:

@@ -147,6 +147,26 @@ def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
         with pytest.raises(MKFError, match="controls.reverse"):
             load_profile(tmp_path / "bad.yaml")
 
+
+def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
+    """``more_seeds``: an architecture's bases and all-units runs (reverse included) at seeds beyond the section's;
+    no partial depth, no other net; a net the section lacks is refused."""
+    P = OmegaConf.load(PROFILES / "smoke.yaml")
+    P.seeds = [0]
+    P.controls = {"architectures": ["ResNet-18", "ConvNeXt-atto"], "target": "natural", "reverse": ["random k=2"],
+                  "treatments": {"random k=2": [0.5, 1.0], "AnB": [0.5, 1.0]}, "more_seeds": {"ConvNeXt-atto": [3]}}
+    OmegaConf.save(P, tmp_path / "more.yaml")
+    plan = section_plan(load_profile(tmp_path / "more.yaml"), "controls")
+    three = {(p.labels["architecture"], p.labels["treatment"], p.labels["target"], p.labels["n"]) for p in plan
+             if p.labels["seed"] == 3}
+    assert three == {("ConvNeXt-atto", "base", "man-made", 0), ("ConvNeXt-atto", "base", "natural", 0),
+                     ("ConvNeXt-atto", "random k=2", "natural", 12), ("ConvNeXt-atto", "AnB", "natural", 12),
+                     ("ConvNeXt-atto", "random k=2", "man-made", 12)}
+    assert {p.labels["seed"] for p in plan} == {0, 3}
+    OmegaConf.save(OmegaConf.merge(P, {"controls": {"more_seeds": {"ResNet-50": [3]}}}), tmp_path / "bad.yaml")
+    with pytest.raises(MKFError, match="controls.more_seeds"):
+        load_profile(tmp_path / "bad.yaml")
+
 @pytest.mark.integration
 def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
     """`mkf plan P figure3 figure4`: Figure 4's bases and full-depth runs are Figure 3's, planned once; the
