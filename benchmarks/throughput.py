@@ -92,14 +92,15 @@ def config(name: str, stem_stride: int, steps: int, batch: int, device: torch.de
     data = ([f"data.per_class={steps * batch // 10}", "data.test_per_class=10"] if root is None else
             ["data.name=imagefolder", f"data.root={root}", f"data.image_size={size}", f"runtime.workers={workers}"])
     stem = "null" if stem_stride is None else stem_stride
+    transfer = []
     if frozen:
         kind = "depthwise" if count_units(name, "depthwise", stem_stride) else "conv"
-        data += [f"transfer.units={kind}", f"transfer.n={count_units(name, kind, stem_stride)}",
-                 "transfer.mode=random-freeze"]
+        transfer = [f"transfer.units={kind}", f"transfer.n={count_units(name, kind, stem_stride)}",
+                    "transfer.mode=random-freeze"]
     return load_config(overrides=[f"model.name={name}", f"model.stem_stride={stem}", "optim.epochs=1",
                                   f"data.batch_size={batch}", "optim.lr=0.05", "runtime.progress=false",
                                   "runtime.eval_batch_size=500", f"runtime.device={device.type}",
-                                  "runtime.eval_every=1000", *data])
+                                  "runtime.eval_every=1000", *data, *transfer])
 
 
 def engine(cfg) -> float:

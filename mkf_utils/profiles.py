@@ -227,16 +227,17 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
         budgets = OmegaConf.to_container(s.budgets)
         return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
     archs = architectures(P, name)
-    plan = ab_plan(archs, halves, treatments, seeds, common(P), end=s.end, targets=targets)
-    if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the bases are the same runs
-        other = next(h for h in halves if h != s.target)
-        plan += ab_plan(archs, halves, {t: [1.0] for t in s.reverse}, seeds, common(P), end=s.end, targets=[other])
+
+    def runs(nets: dict[str, dict], at: list[int], treats: dict[str, list[float]]) -> list[Planned]:
+        plan = ab_plan(nets, halves, treats, at, common(P), end=s.end, targets=targets)
+        if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the bases are the same runs
+            other = next(h for h in halves if h != s.target)
+            plan += ab_plan(nets, halves, {t: [1.0] for t in s.reverse}, at, common(P), end=s.end, targets=[other])
+        return plan
+
+    plan = runs(archs, seeds, treatments)
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs only
-        plan += ab_plan({arch: archs[arch]}, halves, {t: [1.0] for t in treatments}, list(more), common(P),
-                        end=s.end, targets=targets)
-        if s.get("reverse"):
-            plan += ab_plan({arch: archs[arch]}, halves, {t: [1.0] for t in s.reverse}, list(more), common(P),
-                            end=s.end, targets=[other])
+        plan += runs({arch: archs[arch]}, list(more), {t: [1.0] for t in treatments})
     seen: set[str] = set()
     return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
 

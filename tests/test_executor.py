@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from conftest import TINY
+from mkf_utils import executor
 from mkf_utils.config import load_config, run_id
 from mkf_utils.errors import MKFError
 from mkf_utils.executor import run_parallel
@@ -55,10 +56,8 @@ def test_a_failed_run_is_reported_and_the_others_finish(tmp_path):
 def test_workers_take_their_threads_from_omp_num_threads(tmp_path, monkeypatch):
     """Two plans of one worker each on two cores, each started with OMP_NUM_THREADS=1, must not run two threads
     apiece; without the variable a lone worker takes the cores."""
-    import mkf_utils.executor as ex
-
     cfg = load_config(overrides=TINY + ["optim.epochs=1"])
-    monkeypatch.setattr(ex, "available_cores", lambda: 2)
+    monkeypatch.setattr(executor, "available_cores", lambda: 2)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     [one] = run_parallel([cfg], tmp_path / "a", workers=1)
     monkeypatch.delenv("OMP_NUM_THREADS")
@@ -68,8 +67,6 @@ def test_workers_take_their_threads_from_omp_num_threads(tmp_path, monkeypatch):
 
 def test_no_run_starts_after_the_deadline(tmp_path):
     """A lease on a borrowed machine: past the deadline nothing starts, the error says what is left."""
-    import time
-
     cfg = load_config(overrides=TINY + ["optim.epochs=1"])
     with pytest.raises(MKFError, match=r"1 of 1 runs did not start before the deadline"):
         run_parallel([cfg], tmp_path, workers=1, threads=1, deadline=time.monotonic() - 1)
