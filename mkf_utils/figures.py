@@ -170,6 +170,8 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not budgets or sources_here else "budgets below"
     more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
             for b in budgets if b.seeds is not None]
+    more += [f"{a}'s runs with all units frozen also seeds {', '.join(map(str, v))}"
+             for a, v in (s.get("more_seeds") or {}).items()]
     if sources_here:
         more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in budgets)
                     + " images per class x epochs, the nets copied from on the data above")

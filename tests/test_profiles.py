@@ -163,6 +163,8 @@ def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
                      ("ConvNeXt-atto", "random k=2", "natural", 12), ("ConvNeXt-atto", "AnB", "natural", 12),
                      ("ConvNeXt-atto", "random k=2", "man-made", 12)}
     assert {p.labels["seed"] for p in plan} == {0, 3}
+    text = subtitle(load_profile(tmp_path / "more.yaml"), "controls")[1]
+    assert "1 seed (0); ConvNeXt-atto's runs with all units frozen also seeds 3." in text
     OmegaConf.save(OmegaConf.merge(P, {"controls": {"more_seeds": {"ResNet-50": [3]}}}), tmp_path / "bad.yaml")
     with pytest.raises(MKFError, match="controls.more_seeds"):
         load_profile(tmp_path / "bad.yaml")
