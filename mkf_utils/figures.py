@@ -17,7 +17,7 @@ from .errors import MKFError
 from .executor import available_cores
 from .experiments import estimate_minutes, run_plan
 from .plans import BUDGET_KEYS, Planned
-from .profiles import TABLES, common, section, section_plan
+from .profiles import TABLES, common, more_seeds, section, section_plan
 from .slurm import log_dir as slurm_logs, submit
 from .train import resolve_device
 
@@ -170,8 +170,12 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     budget = f"{o.epochs} epoch{'s' if o.epochs > 1 else ''}" if not budgets or sources_here else "budgets below"
     more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
             for b in budgets if b.seeds is not None]
-    more += [f"{a}'s runs with all units frozen also seeds {', '.join(map(str, v))}"
-             for a, v in (s.get("more_seeds") or {}).items()]
+    for a, v in (s.get("more_seeds") or {}).items():
+        for at, treats in more_seeds(v, list(s.treatments)):
+            every = len(treats) == len(s.treatments)
+            runs = ["bases"] + (["all-units runs"] if every else treats)
+            what = ", ".join(runs[:-1]) + " and " + runs[-1] + ("" if every else " (all units)")
+            more.append(f"{a}: {what} also at seeds {', '.join(map(str, at))}")
     if sources_here:
         more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in budgets)
                     + " images per class x epochs, the nets copied from on the data above")

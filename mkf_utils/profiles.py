@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, run_id
@@ -74,8 +74,9 @@ class Section:
     target: Optional[str] = None  # None: both directions
     reverse: list[str] = field(default_factory=list)  # with a target: treatments also planned into the other half,
     # all units only (the deciding runs of that direction)
-    more_seeds: dict[str, list[int]] = field(default_factory=dict)  # architecture -> seeds of its deciding runs
-    # (bases and all units, reverse included) beyond the section's: more pairs where one net's runs are cheap or noisy
+    more_seeds: dict[str, Any] = field(default_factory=dict)  # architecture -> seeds of its deciding runs (bases
+    # and all units, reverse included) beyond the section's: more pairs where one net's runs are cheap or noisy; or
+    # -> {seeds: [...], treatments: [...]}: only those treatments' deciding runs (and the bases) at those seeds
     end: str = "first"  # "last": reverse freezing (Figure 4)
     budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
@@ -187,7 +188,41 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
         if unknown:
             raise MKFError(f"malformed profile {label}: {sec}.more_seeds names {unknown}, not among its architectures",
                            f"use some of: {', '.join(s.architectures)}")
+        for arch, more in (s.get("more_seeds") or {}).items():
+            try:
+                more_seeds(more, list(s.treatments))
+            except (TypeError, ValueError, KeyError) as e:
+                raise MKFError(f"malformed profile {label}: {sec}.more_seeds.{arch} {e}",
+                               "give a list of seeds, or {seeds: [...], treatments: [...]} (or a list of those) "
+                               "naming treatments of the section") from None
     return P
+
+
+def more_seeds(more: Any, treatments: list[str]) -> list[tuple[list[int], list[str]]]:
+    """One architecture's ``more_seeds`` entry as groups of (seeds, treatments): a list of seeds takes every
+    treatment of the section; a mapping ``{seeds: [...], treatments: [...]}`` names its own (some of the section's);
+    a list of such mappings, several groups.
+
+    >>> more_seeds([3, 4], ["AnB", "BnB"])
+    [([3, 4], ['AnB', 'BnB'])]
+    >>> more_seeds([{"seeds": [3]}, {"seeds": [5, 6], "treatments": ["AnB"]}], ["AnB", "BnB"])
+    [([3], ['AnB', 'BnB']), ([5, 6], ['AnB'])]
+    """
+    mapping = (dict, DictConfig)
+    several = isinstance(more, (list, ListConfig)) and len(more) > 0 and all(isinstance(g, mapping) for g in more)
+    out = []
+    for g in more if several else [more]:
+        if isinstance(g, mapping):
+            seeds, treats = list(g["seeds"]), list(g.get("treatments") or treatments)
+            if set(g) - {"seeds", "treatments"} or set(treats) - set(treatments):
+                raise ValueError(f"{dict(g)} has keys other than seeds and treatments, or treatments not in the "
+                                 "section")
+        else:
+            seeds, treats = list(g), list(treatments)
+        if not all(isinstance(x, int) for x in seeds):
+            raise ValueError(f"has seeds {seeds} that are not integers")
+        out.append((seeds, treats))
+    return out
 
 
 def common(P: DictConfig) -> dict:
@@ -232,12 +267,14 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
         plan = ab_plan(nets, halves, treats, at, common(P), end=s.end, targets=targets)
         if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the bases are the same runs
             other = next(h for h in halves if h != s.target)
-            plan += ab_plan(nets, halves, {t: [1.0] for t in s.reverse}, at, common(P), end=s.end, targets=[other])
+            plan += ab_plan(nets, halves, {t: [1.0] for t in s.reverse if t in treats}, at, common(P), end=s.end,
+                            targets=[other])
         return plan
 
     plan = runs(archs, seeds, treatments)
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs only
-        plan += runs({arch: archs[arch]}, list(more), {t: [1.0] for t in treatments})
+        for at, treats in more_seeds(more, list(treatments)):
+            plan += runs({arch: archs[arch]}, at, {t: [1.0] for t in treats})
     seen: set[str] = set()
     return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
 

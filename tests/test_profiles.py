@@ -149,8 +149,9 @@ def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
 
 
 def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
-    """``more_seeds``: an architecture's bases and all-units runs (reverse included) at seeds beyond the section's;
-    no partial depth, no other net; a net the section lacks is refused."""
+    """``more_seeds``: an architecture's bases and all-units runs (reverse included) at seeds beyond the section's,
+    or only some treatments' (a mapping); no partial depth, no other net; a net the section lacks, a treatment it
+    lacks or a seed that is not a number is refused."""
     P = OmegaConf.load(PROFILES / "smoke.yaml")
     P.seeds = [0]
     P.controls = {"architectures": ["ResNet-18", "ConvNeXt-atto"], "target": "natural", "reverse": ["random k=2"],
@@ -164,10 +165,23 @@ def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
                      ("ConvNeXt-atto", "random k=2", "man-made", 12)}
     assert {p.labels["seed"] for p in plan} == {0, 3}
     text = subtitle(load_profile(tmp_path / "more.yaml"), "controls")[1]
-    assert "1 seed (0); ConvNeXt-atto's runs with all units frozen also seeds 3." in text
-    OmegaConf.save(OmegaConf.merge(P, {"controls": {"more_seeds": {"ResNet-50": [3]}}}), tmp_path / "bad.yaml")
-    with pytest.raises(MKFError, match="controls.more_seeds"):
-        load_profile(tmp_path / "bad.yaml")
+    assert "1 seed (0); ConvNeXt-atto: bases and all-units runs also at seeds 3." in text
+    # a mapping names the treatments: only theirs (and the bases), the reverse ones among them
+    P.controls.more_seeds = {"ConvNeXt-atto": [{"seeds": [3]}, {"seeds": [5], "treatments": ["AnB"]}]}
+    OmegaConf.save(P, tmp_path / "few.yaml")
+    few = load_profile(tmp_path / "few.yaml")
+    five = {(p.labels["treatment"], p.labels["target"], p.labels["n"]) for p in section_plan(few, "controls")
+            if p.labels["seed"] == 5}
+    assert five == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 12)}
+    assert {p.labels["seed"] for p in section_plan(few, "controls")} == {0, 3, 5}
+    assert ("ConvNeXt-atto: bases and all-units runs also at seeds 3; ConvNeXt-atto: bases and AnB (all units) also at "
+            "seeds 5.") in subtitle(few, "controls")[1]
+    for bad in ({"ResNet-50": [3]}, {"ConvNeXt-atto": {"seeds": [5], "treatments": ["BnB"]}},
+                {"ConvNeXt-atto": ["three"]}):
+        P.controls.more_seeds = bad
+        OmegaConf.save(P, tmp_path / "bad.yaml")
+        with pytest.raises(MKFError, match="controls.more_seeds"):
+            load_profile(tmp_path / "bad.yaml")
 
 @pytest.mark.integration
 def test_plan_of_several_sections_plans_a_shared_run_once(tmp_path, capsys):
