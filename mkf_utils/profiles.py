@@ -76,7 +76,7 @@ class Section:
     # all units only (the deciding runs of that direction)
     more_seeds: dict[str, Any] = field(default_factory=dict)  # architecture -> seeds of its deciding runs (bases
     # and all units, reverse included) beyond the section's: more pairs where one net's runs are cheap or noisy; or
-    # -> {seeds: [...], treatments: [...]}: only those treatments' deciding runs (and the bases) at those seeds
+    # -> {seeds: [...], treatments: [...]} (or a list of those): only those treatments' deciding runs and the bases
     end: str = "first"  # "last": reverse freezing (Figure 4)
     budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
@@ -214,9 +214,10 @@ def more_seeds(more: Any, treatments: list[str]) -> list[tuple[list[int], list[s
     for g in more if several else [more]:
         if isinstance(g, mapping):
             seeds, treats = list(g["seeds"]), list(g.get("treatments") or treatments)
-            if set(g) - {"seeds", "treatments"} or set(treats) - set(treatments):
-                raise ValueError(f"{dict(g)} has keys other than seeds and treatments, or treatments not in the "
-                                 "section")
+            extra, unknown = set(g) - {"seeds", "treatments"}, set(treats) - set(treatments)
+            if extra or unknown:
+                raise ValueError(f"has keys {sorted(extra)} besides seeds and treatments" if extra else
+                                 f"names treatments {sorted(unknown)} that the section lacks")
         else:
             seeds, treats = list(g), list(treatments)
         if not all(isinstance(x, int) for x in seeds):
