@@ -48,7 +48,8 @@ def comparisons(treatments: list[str] | pd.Series) -> list[tuple[str, str]]:
     """
     have = set(treatments)
     ks = sorted({lever(t)[2] for t in have if lever(t)[0] == "few distinct filters"})
-    wanted = [("identity", "base"), ("random-frozen", "base"), ("AnB", "random-frozen"), ("BnB", "random-frozen")]
+    wanted = [("identity", "base"), ("random-frozen", "base"), ("AnB", "random-frozen"), ("BnB", "random-frozen"),
+              ("AnB", "BnB")]  # Yosinski's test: copied filters against the target half's own
     for k in ks:
         wanted += [(f"{b} k={k}", f"random k={k}") for b in ("master-key", "A-centres", "B-centres")]
         wanted.append((f"master-key k={k}", "base"))  # does a bank of k master key filters match trained filters?
@@ -164,7 +165,8 @@ def reading(paired: pd.DataFrame) -> list[str]:
                     told.setdefault((short, verdict(row)), []).append(k)
         for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
-                           ("AnB", "random-frozen", "copied − random (all distinct)")):
+                           ("AnB", "random-frozen", "copied − random (all distinct)"),
+                           ("AnB", "BnB", "copied − the target half's own (all distinct)")):
             if f"{a} − {b}" in rows:
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
         ks = lambda short, v: ", ".join(map(str, told.get((short, v), [])))  # noqa: E731
