@@ -167,7 +167,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
                            ("AnB", "random-frozen", "copied − random (all distinct)"),
                            ("AnB", "BnB", "copied − the target half's own (all distinct)")):
-            if f"{a} − {b}" in rows:
+            if f"{a} − {b}" in rows and rows[f"{a} − {b}"].pairs > 0:  # a direction may lack one of the two
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
         ks = lambda short, v: ", ".join(map(str, told.get((short, v), [])))  # noqa: E731
         if floor is not None and verdict(floor) == "one pair":

@@ -130,3 +130,6 @@ def test_copied_filters_are_read_against_random_and_the_target_halfs_own():
     lines = _reading(t)
     assert any(line.startswith("- copied − random (all distinct): +0.040 [") for line in lines)
     assert any(line.startswith("- copied − the target half's own (all distinct): -0.003 [") for line in lines)
+    p = paired_differences(_table(t), [("identity", "base"), ("AnB", "BnB")])
+    p.loc[p.comparison == "AnB − BnB", ["mean", "low", "high", "pairs"]] = [float("nan")] * 3 + [0]
+    assert not any("half's own" in line for line in controls.reading(p))  # no pairs in a direction: no line
