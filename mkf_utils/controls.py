@@ -128,6 +128,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
     - **Verdict, a, A→B:** the other half's filters beat random ones at k = 2: general filters, measured.
     """
     lines: list[str] = []
+    paired = paired[paired.pairs > 0]  # a comparison one direction lacks a side of says nothing there
     for (arch, direction), g in paired.groupby(["architecture", "direction"], sort=False):
         rows = {r.comparison: r for _, r in g.iterrows()}
         floor = rows.get("identity − base")
@@ -167,7 +168,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
                            ("AnB", "random-frozen", "copied − random (all distinct)"),
                            ("AnB", "BnB", "copied − the target half's own (all distinct)")):
-            if f"{a} − {b}" in rows and rows[f"{a} − {b}"].pairs > 0:  # a direction may lack one of the two
+            if f"{a} − {b}" in rows:
                 lines.append(f"- {what}: {_said(rows[f'{a} − {b}'])}.")
         ks = lambda short, v: ", ".join(map(str, told.get((short, v), [])))  # noqa: E731
         if floor is not None and verdict(floor) == "one pair":

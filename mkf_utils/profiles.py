@@ -184,11 +184,10 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
         if s.get("reverse") and (s.get("target") is None or set(s.reverse) - set(s.treatments)):
             raise MKFError(f"malformed profile {label}: {sec}.reverse {list(s.reverse)} needs a target and names "
                            f"treatments of the section", f"set {sec}.target and list some of its treatments")
-        unknown = [a for a in (s.get("more_seeds") or {}) if a not in s.architectures]
-        if unknown:
-            raise MKFError(f"malformed profile {label}: {sec}.more_seeds names {unknown}, not among its architectures",
-                           f"use some of: {', '.join(s.architectures)}")
         for arch, more in (s.get("more_seeds") or {}).items():
+            if arch not in s.architectures:
+                raise MKFError(f"malformed profile {label}: {sec}.more_seeds names {arch}, not among its "
+                               "architectures", f"use some of: {', '.join(s.architectures)}")
             try:
                 more_seeds(more, list(s.treatments))
             except (TypeError, ValueError, KeyError) as e:
