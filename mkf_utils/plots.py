@@ -498,13 +498,18 @@ def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
 
 def depth_chart(summary: pd.DataFrame, paired: pd.DataFrame, title: str, subtitle: list[str]) -> alt.VConcatChart:
     """Figure 3's layout for any treatments: top-1 / base top-1 against the transfer depth, a
-    :func:`transfer_panel` per direction (from :func:`summarize` ``by_target``; colour = treatment, dash = net),
-    over the :func:`paired_panel`."""
+    :func:`transfer_panel` per net (columns) and direction (rows) from :func:`summarize` ``by_target`` (colour =
+    treatment, alike in every panel), over the :func:`paired_panel`."""
     directions = list(summary.direction.dropna().unique())
-    panels = [transfer_panel(summary[summary.direction == d], "rel_ratio", f"{'abcdefgh'[i]}. {d}",
-                             color="treatment", dashed="architecture") for i, d in enumerate(directions)]
-    letter = "abcdefgh"[len(panels)]
-    return alt.vconcat(alt.hconcat(*panels), paired_panel(paired, f"{letter}. paired differences (same seed)")
+    nets = list(dict.fromkeys(summary.architecture))
+    treatments = sorted(summary.treatment.unique())
+    rows, letters = [], iter("abcdefghijklmnopqrstuvwxyz")
+    for d in directions:
+        cells = [summary[(summary.direction == d) & (summary.architecture == a)] for a in nets]
+        rows.append(alt.hconcat(*[transfer_panel(c, "rel_ratio", f"{next(letters)}. {a}, {d}", color="treatment",
+                                                 dashed="architecture", color_order=treatments)
+                                  for a, c in zip(nets, cells) if len(c)]))
+    return alt.vconcat(alt.vconcat(*rows), paired_panel(paired, f"{next(letters)}. paired differences (same seed)")
                        ).resolve_scale(color="independent").properties(title=alt.Title(title, subtitle=subtitle))
 
 

@@ -96,16 +96,19 @@ def test_pointwise_chart_shows_the_curve_and_every_paired_difference():
     assert len(_rows(spec, panels[1])) == len(paired)
 
 
-def test_depth_chart_draws_each_treatment_by_depth_per_direction():
+def test_depth_chart_draws_each_treatment_by_depth_per_net_and_direction():
     table = _table(("a", "b"))
     paired = paired_differences(table)
     spec = depth_chart(summarize(table, by_target=True), paired, "t", ["x"]).to_dict()
     panels = _panels(spec)
-    assert [p["title"] for p in panels] == ["a. natural→man-made", "b. man-made→natural",
-                                           "c. paired differences (same seed)"]
-    drawn = {(r["architecture"], r["treatment"], r["n"]) for r in _rows(spec, panels[1])}
-    assert drawn >= {(a, t, n) for a in ("a", "b") for t, n in (("AnB", 2), ("AnB", 4), ("random-frozen", 4))}
-    assert len(_rows(spec, panels[2])) == len(paired)
+    assert [p["title"] for p in panels] == ["a. a, natural→man-made", "b. b, natural→man-made",
+                                           "c. a, man-made→natural", "d. b, man-made→natural",
+                                           "e. paired differences (same seed)"]
+    for panel, net in zip(panels[2:4], ("a", "b")):
+        drawn = {(r["architecture"], r["treatment"], r["n"]) for r in _rows(spec, panel)}
+        assert drawn >= {(net, t, n) for t, n in (("AnB", 2), ("AnB", 4), ("random-frozen", 4))}
+        assert {r["architecture"] for r in _rows(spec, panel)} == {net}
+    assert len(_rows(spec, panels[4])) == len(paired)
 
 
 def test_lowdata_chart_draws_each_size_and_the_bases_curves():
