@@ -481,13 +481,14 @@ def source_size_chart(sized: pd.DataFrame, summary: pd.DataFrame, title: str, su
 
 def source_size_panel(paired: pd.DataFrame, title: str) -> alt.LayerChart:
     """Paired differences against the number of source images (``images``, log axis): one line per comparison
-    kind (``against``: what the copied filters are compared with) and target, with 95% intervals."""
+    kind (``against``: what the copied filters are compared with), net (dash) and target, with 95% intervals."""
     x = alt.X("images:Q", title="source training images", scale=alt.Scale(type="log"))
     y = alt.Y("mean:Q", title="paired difference of top-1 (95% interval)")
     color = alt.Color("against:N", title="copied filters minus")
-    tooltip = ["source", "direction", "comparison", "images", alt.Tooltip("mean:Q", format="+.3f"),
+    tooltip = ["architecture", "source", "direction", "comparison", "images", alt.Tooltip("mean:Q", format="+.3f"),
                alt.Tooltip("low:Q", format="+.3f"), alt.Tooltip("high:Q", format="+.3f"), "pairs"]
-    base = alt.Chart().encode(x=x, color=color, detail="direction:N")
+    base = alt.Chart().encode(x=x, color=color, strokeDash=alt.StrokeDash("architecture:N", title="net"),
+                              detail="direction:N")
     return alt.layer(alt.Chart().mark_rule(color="gray", strokeDash=[2, 2]).encode(y=alt.datum(0)),
                      base.mark_line().encode(y=y),
                      base.mark_rule().encode(y="low:Q", y2="high:Q"),

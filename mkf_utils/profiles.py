@@ -93,6 +93,8 @@ class Table:
     treatments: dict[str, list[float]] = MISSING
     source_architectures: Optional[list[str]] = None  # None: each net copies from its own architecture
     seeds: Optional[list[int]] = None  # None: the profile's seeds
+    targets_by_architecture: dict[str, list[str]] = field(default_factory=dict)  # a net that trains into some of
+    # the targets only (e.g. the one where its filters' content was seen to matter); the rest: all targets
 
 
 @dataclass
@@ -173,6 +175,11 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
             if unknown:
                 raise MKFError(f"malformed profile {label}: {sec} names datasets {unknown}, which are not defined",
                                f"define them under {sec}.datasets or use some of: {', '.join(s.datasets)}")
+            for arch, targets in s.targets_by_architecture.items():
+                if arch not in s.architectures or not targets or set(targets) - set(s.targets):
+                    raise MKFError(f"malformed profile {label}: {sec}.targets_by_architecture.{arch}: {list(targets)}",
+                                   f"name one of {sec}.architectures ({', '.join(s.architectures)}) and some of "
+                                   f"its targets ({', '.join(s.targets)})")
         for t in s.treatments:
             try:
                 treatment_spec(t)
@@ -254,8 +261,10 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
     if name in TABLES:
         sources = architectures(P, name, "source_architectures") if s.source_architectures else None
-        return matrix_plan(architectures(P, name), OmegaConf.to_container(s.datasets), list(s.sources),
-                           list(s.targets), treatments, seeds, common(P), sources)
+        plan = [p for arch, spec in architectures(P, name).items() for p in matrix_plan(
+            {arch: spec}, OmegaConf.to_container(s.datasets), list(s.sources),
+            list(s.targets_by_architecture.get(arch, s.targets)), treatments, seeds, common(P), sources)]
+        return _once(plan)
     targets = [s.target] if s.target else None
     halves = dict(P.halves)
     if s.budgets:
@@ -275,6 +284,11 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs only
         for at, treats in more_seeds(more, list(treatments)):
             plan += runs({arch: archs[arch]}, at, {t: [1.0] for t in treats})
+    return _once(plan)
+
+
+def _once(plan: list[Planned]) -> list[Planned]:
+    """``plan`` without the repeats of a run (the first kept): a base or source two nets share is planned once."""
     seen: set[str] = set()
     return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
 

@@ -8,7 +8,7 @@ import pytest
 from mkf_utils.experiments import relative_accuracy
 from mkf_utils.controls import lowdata_summary
 from mkf_utils.plots import (depth_chart, figure1_chart, figure3_chart, figure4_chart, figure5_chart, lowdata_chart,
-                             pointwise_chart, summarize, yosinski_reference)
+                             pointwise_chart, source_size_panel, summarize, yosinski_reference)
 from mkf_utils.retention import ALEXNET, retention_areas
 from mkf_utils.stats import paired_differences
 
@@ -109,6 +109,18 @@ def test_depth_chart_draws_each_treatment_by_depth_per_net_and_direction():
         assert drawn >= {(net, t, n) for t, n in (("AnB", 2), ("AnB", 4), ("random-frozen", 4))}
         assert {r["architecture"] for r in _rows(spec, panel)} == {net}
     assert len(_rows(spec, panels[4])) == len(paired)
+
+
+def test_source_size_panel_draws_one_line_per_net_and_comparison():
+    sized = pd.DataFrame([{"architecture": net, "direction": "B", "source": src, "images": images, "against": against,
+                           "comparison": f"AnB from {src} − {against}", "mean": 0.01, "low": -0.01, "high": 0.03,
+                           "pairs": 3} for net in ("a", "b") for src, images in (("A 10", 10), ("A", 100))
+                          for against in ("base", "random-frozen")])
+    spec = source_size_panel(sized, "t").to_dict()
+    enc = spec["layer"][1]["encoding"]
+    assert (enc["color"]["field"], enc["strokeDash"]["field"], enc["detail"]["field"]) == (
+        "against", "architecture", "direction")
+    assert len(spec["datasets"][spec["data"]["name"]]) == len(sized)
 
 
 def test_lowdata_chart_draws_each_size_and_the_bases_curves():

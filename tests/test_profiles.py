@@ -37,6 +37,9 @@ def test_shipped_profiles_check(name):
     ({"figure5": {"architectures": ["ResNet-19"]}}, r"names \['ResNet-19'\], which are not defined"),
     ({"figure3": {"treatments": {"AnC": [1.0]}}}, "treatments has"),
     ({"figure5": {"target": "plants"}}, "is not a half"),
+    ({"crossdataset": {"targets_by_architecture": {"ConvNeXt-atto": ["man-made"]}}},
+     r"crossdataset.targets_by_architecture.ConvNeXt-atto: \['man-made'\]"),  # a source, not a target
+    ({"crossdataset": {"targets_by_architecture": {"ResNet-18": ["natural"]}}}, "targets_by_architecture.ResNet-18"),
 ])
 def test_mistakes_are_one_line_errors(overrides, message):
     with pytest.raises(MKFError, match=message):
@@ -65,6 +68,19 @@ def test_an_architecture_is_defined_once_and_sections_share_its_runs():
     assert f3["ResNet-18"].config == f5["ResNet-18"].config  # one definition, so Figure 5 reuses Figure 3's bases
     changed = load_profile("quick", {"architectures": {"ResNet-18": {"optim": {"lr": 0.1}}}})
     assert {p.config.optim.lr for p in section_plan(changed, "figure5") if p.labels["architecture"] == "ResNet-18"} == {0.1}
+
+
+def test_a_table_net_can_train_into_some_targets_only():
+    both = {"architectures": ["ConvNeXt-atto", "ResNet-18"]}
+    P = load_profile("smoke", {"crossdataset": both})
+    some = load_profile("smoke", {"crossdataset": {**both, "targets_by_architecture": {"ResNet-18": ["natural"]}}})
+    targets = lambda P, net: {p.labels["target"] for p in section_plan(P, "crossdataset")  # noqa: E731
+                              if p.labels["architecture"] == net and p.labels["treatment"] != "source"}
+    assert targets(P, "ResNet-18") == targets(some, "ConvNeXt-atto") == {"natural", "fashion"}
+    assert targets(some, "ResNet-18") == {"natural"}
+    ids = [run_id(p.config) for p in section_plan(some, "crossdataset")]
+    assert len(ids) == len(set(ids))
+    assert set(ids) < {run_id(p.config) for p in section_plan(P, "crossdataset")}
 
 
 def test_subtitles_come_from_the_settings():
