@@ -171,10 +171,10 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
     more = [f"{b.recipe} {b.per_class} x {b.epochs}: seeds {', '.join(map(str, b.seeds))}"
             for b in budgets if b.seeds is not None]
     for a, v in (s.get("more_seeds") or {}).items():
-        for at, treats in more_seeds(v, list(s.treatments)):
+        for at, treats, deep in more_seeds(v, list(s.treatments)):
             every = len(treats) == len(s.treatments)
-            runs = ["bases"] + (["all-units runs"] if every else treats)
-            what = ", ".join(runs[:-1]) + " and " + runs[-1] + ("" if every else " (all units)")
+            runs = ["bases"] + ([f"{'all' if deep else 'all-units'} runs"] if every else treats)
+            what = ", ".join(runs[:-1]) + " and " + runs[-1] + ("" if every else " (every depth)" if deep else " (all units)")
             more.append(f"{a}: {what} also at seeds {', '.join(map(str, at))}")
     if sources_here:
         more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in budgets)

@@ -77,6 +77,7 @@ class Section:
     more_seeds: dict[str, Any] = field(default_factory=dict)  # architecture -> seeds of its deciding runs (bases
     # and all units, reverse included) beyond the section's: more pairs where one net's runs are cheap or noisy; or
     # -> {seeds: [...], treatments: [...]} (or a list of those): only those treatments' deciding runs and the bases
+    # (with all_depths: true, those treatments at every depth of the section)
     end: str = "first"  # "last": reverse freezing (Figure 4)
     budgets: list[Budget] = field(default_factory=list)  # the study and lowdata: runs per training budget
 
@@ -199,36 +200,38 @@ def load_profile(name: str | Path, overrides: dict | None = None) -> DictConfig:
                 more_seeds(more, list(s.treatments))
             except (TypeError, ValueError, KeyError) as e:
                 raise MKFError(f"malformed profile {label}: {sec}.more_seeds.{arch} {e}",
-                               "give a list of seeds, or {seeds: [...], treatments: [...]} (or a list of those) "
-                               "naming treatments of the section") from None
+                               "give a list of seeds, or {seeds: [...], treatments: [...], all_depths: false} (or a "
+                               "list of those) naming treatments of the section") from None
     return P
 
 
-def more_seeds(more: Any, treatments: list[str]) -> list[tuple[list[int], list[str]]]:
-    """One architecture's ``more_seeds`` entry as groups of (seeds, treatments): a list of seeds takes every
-    treatment of the section; a mapping ``{seeds: [...], treatments: [...]}`` names its own (some of the section's);
-    a list of such mappings, several groups.
+def more_seeds(more: Any, treatments: list[str]) -> list[tuple[list[int], list[str], bool]]:
+    """One architecture's ``more_seeds`` entry as groups of (seeds, treatments, all depths): a list of seeds takes
+    every treatment of the section; a mapping ``{seeds: [...], treatments: [...]}`` names its own (some of the
+    section's), and with ``all_depths: true`` plans them at every depth of the section, not only with all units
+    frozen; a list of such mappings, several groups.
 
     >>> more_seeds([3, 4], ["AnB", "BnB"])
-    [([3, 4], ['AnB', 'BnB'])]
-    >>> more_seeds([{"seeds": [3]}, {"seeds": [5, 6], "treatments": ["AnB"]}], ["AnB", "BnB"])
-    [([3], ['AnB', 'BnB']), ([5, 6], ['AnB'])]
+    [([3, 4], ['AnB', 'BnB'], False)]
+    >>> more_seeds([{"seeds": [3]}, {"seeds": [5, 6], "treatments": ["AnB"], "all_depths": True}], ["AnB", "BnB"])
+    [([3], ['AnB', 'BnB'], False), ([5, 6], ['AnB'], True)]
     """
     mapping = (dict, DictConfig)
     several = isinstance(more, (list, ListConfig)) and len(more) > 0 and all(isinstance(g, mapping) for g in more)
     out = []
     for g in more if several else [more]:
         if isinstance(g, mapping):
-            seeds, treats = list(g["seeds"]), list(g.get("treatments") or treatments)
-            extra, unknown = set(g) - {"seeds", "treatments"}, set(treats) - set(treatments)
-            if extra or unknown:
-                raise ValueError(f"has keys {sorted(extra)} besides seeds and treatments" if extra else
-                                 f"names treatments {sorted(unknown)} that the section lacks")
+            seeds, treats, deep = list(g["seeds"]), list(g.get("treatments") or treatments), g.get("all_depths", False)
+            extra, unknown = set(g) - {"seeds", "treatments", "all_depths"}, set(treats) - set(treatments)
+            if extra or unknown or not isinstance(deep, bool):
+                raise ValueError(f"has keys {sorted(extra)} besides seeds, treatments and all_depths" if extra else
+                                 f"names treatments {sorted(unknown)} that the section lacks" if unknown else
+                                 f"has all_depths {deep!r}, not true or false")
         else:
-            seeds, treats = list(g), list(treatments)
+            seeds, treats, deep = list(g), list(treatments), False
         if not all(isinstance(x, int) for x in seeds):
             raise ValueError(f"has seeds {seeds} that are not integers")
-        out.append((seeds, treats))
+        out.append((seeds, treats, deep))
     return out
 
 
@@ -281,9 +284,9 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
         return plan
 
     plan = runs(archs, seeds, treatments)
-    for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs only
-        for at, treats in more_seeds(more, list(treatments)):
-            plan += runs({arch: archs[arch]}, at, {t: [1.0] for t in treats})
+    for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs (or, all_depths, every depth)
+        for at, treats, deep in more_seeds(more, list(treatments)):
+            plan += runs({arch: archs[arch]}, at, {t: treatments[t] if deep else [1.0] for t in treats})
     return _once(plan)
 
 

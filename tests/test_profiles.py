@@ -166,7 +166,7 @@ def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
 
 def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
     """``more_seeds``: an architecture's bases and all-units runs (reverse included) at seeds beyond the section's,
-    or only some treatments' (a mapping); no partial depth, no other net; a net the section lacks, a treatment it
+    or only some treatments' (a mapping); no partial depth unless asked (``all_depths``), no other net; a net the section lacks, a treatment it
     lacks or a seed that is not a number is refused."""
     P = OmegaConf.load(PROFILES / "smoke.yaml")
     P.seeds = [0]
@@ -192,8 +192,18 @@ def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
     assert {p.labels["seed"] for p in section_plan(few, "controls")} == {0, 3, 5}
     assert ("ConvNeXt-atto: bases and all-units runs also at seeds 3; ConvNeXt-atto: bases and AnB (all units) also at "
             "seeds 5.") in subtitle(few, "controls")[1]
+    # all_depths: the group's treatments at every depth of the section (the reverse ones into the other half at all
+    # units only, as the section plans them)
+    P.controls.more_seeds = {"ConvNeXt-atto": {"seeds": [7], "treatments": ["random k=2"], "all_depths": True}}
+    OmegaConf.save(P, tmp_path / "deep.yaml")
+    deep = load_profile(tmp_path / "deep.yaml")
+    seven = {(p.labels["treatment"], p.labels["target"], p.labels["n"]) for p in section_plan(deep, "controls")
+             if p.labels["seed"] == 7}
+    assert seven == {("base", "man-made", 0), ("base", "natural", 0), ("random k=2", "natural", 6),
+                     ("random k=2", "natural", 12), ("random k=2", "man-made", 12)}
+    assert "ConvNeXt-atto: bases and random k=2 (every depth) also at seeds 7." in subtitle(deep, "controls")[1]
     for bad in ({"ResNet-50": [3]}, {"ConvNeXt-atto": {"seeds": [5], "treatments": ["BnB"]}},
-                {"ConvNeXt-atto": ["three"]}):
+                {"ConvNeXt-atto": ["three"]}, {"ConvNeXt-atto": {"seeds": [5], "all_depths": "yes"}}):
         P.controls.more_seeds = bad
         OmegaConf.save(P, tmp_path / "bad.yaml")
         with pytest.raises(MKFError, match="controls.more_seeds"):
