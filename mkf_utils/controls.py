@@ -43,12 +43,13 @@ def comparisons(treatments: list[str] | pd.Series) -> list[tuple[str, str]]:
 
     >>> comparisons(["base", "identity", "random k=2", "A-centres k=2", "B-centres k=2", "AnB", "random-frozen"])
     ... # doctest: +NORMALIZE_WHITESPACE
-    [('identity', 'base'), ('random-frozen', 'base'), ('AnB', 'random-frozen'), ('A-centres k=2', 'random k=2'),
-     ('B-centres k=2', 'random k=2'), ('A-centres k=2', 'B-centres k=2')]
+    [('identity', 'base'), ('random-frozen', 'base'), ('AnB', 'base'), ('AnB', 'random-frozen'),
+     ('A-centres k=2', 'random k=2'), ('B-centres k=2', 'random k=2'), ('A-centres k=2', 'B-centres k=2')]
     """
     have = set(treatments)
     ks = sorted({lever(t)[2] for t in have if lever(t)[0] == "few distinct filters"})
-    wanted = [("identity", "base"), ("random-frozen", "base"), ("AnB", "random-frozen"), ("BnB", "random-frozen"),
+    wanted = [("identity", "base"), ("random-frozen", "base"), ("AnB", "base"),  # Figure 3's retention, as a difference
+              ("AnB", "random-frozen"), ("BnB", "random-frozen"),
               ("AnB", "BnB")]  # Yosinski's test: copied filters against the target half's own
     for k in ks:
         wanted += [(f"{b} k={k}", f"random k={k}") for b in ("master-key", "A-centres", "B-centres")]
@@ -166,6 +167,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
                     told.setdefault((short, verdict(row)), []).append(k)
         for a, b, what in (("permuted AnB", "AnB", "copied filters in shuffled channels − copied"),
                            ("radial random", "random-frozen", "random filters with A's radial profile − random"),
+                           ("AnB", "base", "copied − the trained base (all distinct)"),
                            ("AnB", "random-frozen", "copied − random (all distinct)"),
                            ("AnB", "BnB", "copied − the target half's own (all distinct)")):
             if f"{a} − {b}" in rows:

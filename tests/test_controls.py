@@ -122,12 +122,14 @@ def test_save_writes_the_summary_and_paired_differences_it_returns(tmp_path):
 
 
 def test_copied_filters_are_read_against_random_and_the_target_halfs_own():
-    """Yosinski's comparison beside the control: AnB − BnB as well as AnB − random-frozen, each with its line."""
+    """Yosinski's comparison beside the control: AnB − BnB as well as AnB − random-frozen, and Figure 3's retention
+    (AnB − base), each with its line."""
     t = {"identity": [-0.2, -0.19, -0.21], "random-frozen": [-0.04, -0.05, -0.03], "AnB": [0.0, -0.01, 0.01],
          "BnB": [0.0, 0.01, 0.0]}
-    assert [("AnB", "random-frozen"), ("BnB", "random-frozen"), ("AnB", "BnB")] == [
+    assert [("AnB", "base"), ("AnB", "random-frozen"), ("BnB", "random-frozen"), ("AnB", "BnB")] == [
         c for c in controls.comparisons(list(t) + ["base"]) if c[0] in ("AnB", "BnB")]
     lines = _reading(t)
+    assert any(line.startswith("- copied − the trained base (all distinct): +0.000 [") for line in lines)
     assert any(line.startswith("- copied − random (all distinct): +0.040 [") for line in lines)
     assert any(line.startswith("- copied − the target half's own (all distinct): -0.003 [") for line in lines)
     p = paired_differences(_table(t), [("identity", "base"), ("AnB", "BnB")])
