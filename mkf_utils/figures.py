@@ -174,7 +174,8 @@ def subtitle(P: DictConfig, name: str, shown: int | None = None, planned: int | 
         for at, treats, deep in more_seeds(v, list(s.treatments)):
             every = len(treats) == len(s.treatments)
             runs = ["bases"] + ([f"{'all' if deep else 'all-units'} runs"] if every else treats)
-            what = ", ".join(runs[:-1]) + " and " + runs[-1] + ("" if every else " (every depth)" if deep else " (all units)")
+            scope = "" if every else f" ({'every depth' if deep else 'all units'})"
+            what = ", ".join(runs[:-1]) + " and " + runs[-1] + scope
             more.append(f"{a}: {what} also at seeds {', '.join(map(str, at))}")
     if sources_here:
         more.append("targets (their bases too) on " + ", ".join(f"{b.per_class} x {b.epochs}" for b in budgets)

@@ -164,10 +164,10 @@ def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
             load_profile(tmp_path / "bad.yaml")
 
 
-def test_more_seeds_plan_one_nets_deciding_runs_only(tmp_path):
+def test_more_seeds_plan_one_nets_deciding_runs_or_the_depths_asked(tmp_path):
     """``more_seeds``: an architecture's bases and all-units runs (reverse included) at seeds beyond the section's,
-    or only some treatments' (a mapping); no partial depth unless asked (``all_depths``), no other net; a net the section lacks, a treatment it
-    lacks or a seed that is not a number is refused."""
+    or only some treatments' (a mapping); no partial depth unless asked (``all_depths``), no other net; a net the
+    section lacks, a treatment it lacks, a seed that is not a number or an all_depths that is not a bool is refused."""
     P = OmegaConf.load(PROFILES / "smoke.yaml")
     P.seeds = [0]
     P.controls = {"architectures": ["ResNet-18", "ConvNeXt-atto"], "target": "natural", "reverse": ["random k=2"],
