@@ -241,7 +241,8 @@ def budget_plan(architectures: dict[str, dict], halves: dict[str, str], budgets:
 
 def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sources: list[str], targets: list[str],
                 treatments: dict[str, list[float]], seeds: list[int], common: dict | None = None,
-                source_architectures: dict[str, dict] | None = None) -> list[Planned]:
+                source_architectures: dict[str, dict] | None = None,
+                targets_by_architecture: dict[str, list[str]] | None = None) -> list[Planned]:
     """Transfer from source datasets (and source architectures) into target datasets: the transfer tables.
 
     For each target net Y, target dataset T and seed: Y's base on T (treatment ``base``), then each treatment
@@ -258,6 +259,7 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
         source_architectures: the nets copied from (label -> spec); None: each target net copies from its own
             architecture. Another architecture's depthwise filters are mapped onto the target's units and channels
             when the run loads its source (:func:`mkf_utils.crossarch.map_depthwise`).
+        targets_by_architecture: target net -> the targets it trains into (some of ``targets``); the rest: all.
         the rest: as in :func:`ab_plan`.
 
     Each run is labelled with ``architecture`` (Y), ``source_architecture`` (X, or None), ``source`` (S, or the
@@ -298,9 +300,10 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
             raise MKFError(f"{arch} has {kind} units: only depthwise filters map between architectures",
                            "give source_architectures for nets with depthwise units only")
         lab = dict(architecture=arch, n_units=total, end="first")
+        into = (targets_by_architecture or {}).get(arch, targets)
         bases = {}
         for seed in seeds:
-            for x, data, is_base in [(arch, t, True) for t in targets] + [(x, s, False) for x in from_archs
+            for x, data, is_base in [(arch, t, True) for t in into] + [(x, s, False) for x in from_archs
                                                                          for s in sources]:
                 bases[x, data, seed] = cfg = cfg_of(x, data, seed)
                 if is_base or run_id(cfg) not in planned:
@@ -308,7 +311,7 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
                     plan.append(Planned(dict(lab, architecture=x, n_units=units(x), source_architecture=None,
                                              source=None, target=data, direction=data, n=0, seed=seed,
                                              treatment="base" if is_base else "source"), cfg))
-        for t in targets:
+        for t in into:
             for treatment, fractions in treatments.items():
                 fields, side = treatment_spec(treatment)
                 if not applies(fields, kind, _merge((common or {}).get("model", {}), spec.get("model", {}))):

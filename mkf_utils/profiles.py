@@ -264,10 +264,9 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
     if name in TABLES:
         sources = architectures(P, name, "source_architectures") if s.source_architectures else None
-        plan = [p for arch, spec in architectures(P, name).items() for p in matrix_plan(
-            {arch: spec}, OmegaConf.to_container(s.datasets), list(s.sources),
-            list(s.targets_by_architecture.get(arch, s.targets)), treatments, seeds, common(P), sources)]
-        return _once(plan)
+        return matrix_plan(architectures(P, name), OmegaConf.to_container(s.datasets), list(s.sources),
+                           list(s.targets), treatments, seeds, common(P), sources,
+                           OmegaConf.to_container(s.targets_by_architecture))
     targets = [s.target] if s.target else None
     halves = dict(P.halves)
     if s.budgets:
@@ -287,11 +286,6 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs (or, all_depths, every depth)
         for at, treats, deep in more_seeds(more, list(treatments)):
             plan += runs({arch: archs[arch]}, at, {t: treatments[t] if deep else [1.0] for t in treats})
-    return _once(plan)
-
-
-def _once(plan: list[Planned]) -> list[Planned]:
-    """``plan`` without the repeats of a run (the first kept): a base or source two nets share is planned once."""
     seen: set[str] = set()
     return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
 
