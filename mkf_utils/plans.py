@@ -301,10 +301,10 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
                            "give source_architectures for nets with depthwise units only")
         lab = dict(architecture=arch, n_units=total, end="first")
         into = (targets_by_architecture or {}).get(arch, targets)
-        bases = {}
+        bases, copies = {}, any(treatment_spec(t)[1] == "other" for t in treatments)  # no copy: no source
         for seed in seeds:
             for x, data, is_base in [(arch, t, True) for t in into] + [(x, s, False) for x in from_archs
-                                                                         for s in sources]:
+                                                                         for s in sources if copies]:
                 bases[x, data, seed] = cfg = cfg_of(x, data, seed)
                 if is_base or run_id(cfg) not in planned:
                     planned.add(run_id(cfg))

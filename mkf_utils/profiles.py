@@ -96,6 +96,8 @@ class Table:
     seeds: Optional[list[int]] = None  # None: the profile's seeds
     targets_by_architecture: dict[str, list[str]] = field(default_factory=dict)  # a net that trains into some of
     # the targets only (e.g. the one where its filters' content was seen to matter); the rest: all targets
+    more_seeds: dict[str, Any] = field(default_factory=dict)  # as a Section's: a net's cells at more seeds (its
+    # bases, the sources its copies need, and the named treatments into its targets)
 
 
 @dataclass
@@ -262,25 +264,25 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     s = section(P, name)
     treatments = OmegaConf.to_container(s.treatments)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
+    archs = architectures(P, name)
     if name in TABLES:
         sources = architectures(P, name, "source_architectures") if s.source_architectures else None
-        return matrix_plan(architectures(P, name), OmegaConf.to_container(s.datasets), list(s.sources),
-                           list(s.targets), treatments, seeds, common(P), sources,
-                           OmegaConf.to_container(s.targets_by_architecture))
-    targets = [s.target] if s.target else None
-    halves = dict(P.halves)
-    if s.budgets:
-        budgets = OmegaConf.to_container(s.budgets)
-        return budget_plan(architectures(P, name), halves, budgets, treatments, seeds, common(P), targets=targets)
-    archs = architectures(P, name)
 
-    def runs(nets: dict[str, dict], at: list[int], treats: dict[str, list[float]]) -> list[Planned]:
-        plan = ab_plan(nets, halves, treats, at, common(P), end=s.end, targets=targets)
-        if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the bases are the same runs
-            other = next(h for h in halves if h != s.target)
-            plan += ab_plan(nets, halves, {t: [1.0] for t in s.reverse if t in treats}, at, common(P), end=s.end,
-                            targets=[other])
-        return plan
+        def runs(nets: dict[str, dict], at: list[int], treats: dict[str, list[float]]) -> list[Planned]:
+            return matrix_plan(nets, OmegaConf.to_container(s.datasets), list(s.sources), list(s.targets), treats,
+                               at, common(P), sources, OmegaConf.to_container(s.targets_by_architecture))
+    elif s.budgets:
+        return budget_plan(archs, dict(P.halves), OmegaConf.to_container(s.budgets), treatments, seeds, common(P),
+                           targets=[s.target] if s.target else None)
+    else:
+        def runs(nets: dict[str, dict], at: list[int], treats: dict[str, list[float]]) -> list[Planned]:
+            halves, targets = dict(P.halves), [s.target] if s.target else None
+            plan = ab_plan(nets, halves, treats, at, common(P), end=s.end, targets=targets)
+            if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the same bases
+                other = next(h for h in halves if h != s.target)
+                plan += ab_plan(nets, halves, {t: [1.0] for t in s.reverse if t in treats}, at, common(P),
+                                end=s.end, targets=[other])
+            return plan
 
     plan = runs(archs, seeds, treatments)
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs (or, all_depths, every depth)

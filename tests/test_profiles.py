@@ -83,6 +83,26 @@ def test_a_table_net_can_train_into_some_targets_only():
     assert set(ids) < {run_id(p.config) for p in section_plan(P, "crossdataset")}
 
 
+def test_a_table_net_can_have_more_seeds():
+    """A table's ``more_seeds``: one net's bases, the sources its copies need and the named treatments, into its
+    targets only, at seeds beyond the table's; nothing of the other net; the runs at the table's seeds unchanged."""
+    both = {"architectures": ["ConvNeXt-atto", "ResNet-18"], "targets_by_architecture": {"ResNet-18": ["natural"]}}
+    P = load_profile("smoke", {"crossdataset": both})
+    more = load_profile("smoke", {"crossdataset": {**both, "more_seeds": {"ResNet-18": [
+        {"seeds": [4], "treatments": ["AnB"]}, {"seeds": [5], "treatments": ["random-frozen"]}]}}})
+    cells = lambda P, seed: {(p.labels["architecture"], p.labels["treatment"], p.labels["direction"])  # noqa: E731
+                             for p in section_plan(P, "crossdataset") if p.labels["seed"] == seed}
+    assert cells(more, 0) == cells(P, 0) and cells(P, 4) == cells(P, 5) == set()
+    assert cells(more, 4) == {("ResNet-18", "base", "natural"), ("ResNet-18", "source", "man-made"),
+                              ("ResNet-18", "source", "fashion"), ("ResNet-18", "source", "synthetic"),
+                              ("ResNet-18", "AnB", "man-made→natural"), ("ResNet-18", "AnB", "fashion→natural"),
+                              ("ResNet-18", "AnB", "synthetic→natural")}
+    assert cells(more, 5) == {("ResNet-18", "base", "natural"), ("ResNet-18", "random-frozen", "natural")}
+    assert "ResNet-18: bases and random-frozen (all units) also at seeds 5." in subtitle(more, "crossdataset")[1]
+    with pytest.raises(MKFError, match="crossdataset.more_seeds.ResNet-18"):
+        load_profile("smoke", {"crossdataset": {**both, "more_seeds": {"ResNet-18": {"seeds": [4], "treatments": ["BnB"]}}}})
+
+
 def test_subtitles_come_from_the_settings():
     P = load_profile("quick", {"optim": {"epochs": 7}, "seeds": [3, 4, 5], "data": {"per_class": 123},
                                "architectures": {"ResNet-18": {"model": {"stem_stride": 2}}}})
