@@ -83,18 +83,19 @@ def test_each_results_page_is_what_make_results_writes(folder: Path):
 
 def test_the_readmes_quoted_differences_are_the_committed_ones():
     """Every paired difference the README quotes (a line "`<profile>/<figure>: <comparison>[, <architecture>][,
-    <direction>][, n = <depth>]` <interval text>") is the one in that figure's committed *_paired.csv, in the words
-    `mkf_utils.stats.interval_text` writes."""
+    <direction>][, <images>/class][, n = <depth>]` <interval text>") is the one in that figure's committed
+    *_paired.csv, in the words `mkf_utils.stats.interval_text` writes."""
     import re
 
     from mkf_utils.stats import interval_text
 
-    quoted = re.findall(r"`([\w-]+)/(\w+): (.+? − .+?)(?:, ([A-Z][\w.-]*))?(?:, (\S+→\S+))?(?:, n = (\d+))?` "
+    quoted = re.findall(r"`([\w-]+)/(\w+): (.+? − .+?)(?:, ([A-Z][\w.-]*))?(?:, (\S+→\S+))?(?:, (\d+)/class)?(?:, n = (\d+))?` "
                         r"([+-]\d\.\d{3}(?: \[[^]]+\])? \(\d+ pairs?\))", (ROOT / "README.md").read_text())
     assert quoted, "the README quotes no paired difference in the form this test reads"
-    for profile, figure, comparison, arch, direction, n, text in quoted:
+    for profile, figure, comparison, arch, direction, size, n, text in quoted:
         paired = pd.read_csv(ROOT / "paper_figures" / profile / f"{figure}_paired.csv")
         rows = paired[(paired.comparison == comparison) & ((paired.architecture == arch) if arch else True)
-                      & ((paired.direction == direction) if direction else True) & ((paired.n == int(n)) if n else True)]
+                      & ((paired.direction == direction) if direction else True) & ((paired.n == int(n)) if n else True)
+                      & ((paired.per_class == int(size)) if size else True)]
         assert len(rows) == 1, f"README quotes {profile}/{figure}: {comparison}, which its paired table has {len(rows)} times"
         assert interval_text(rows.iloc[0]) == text, f"README quotes {comparison} as {text}: rebuild or requote"
