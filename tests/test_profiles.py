@@ -100,7 +100,8 @@ def test_a_table_net_can_have_more_seeds():
     assert cells(more, 5) == {("ResNet-18", "base", "natural"), ("ResNet-18", "random-frozen", "natural")}
     assert "ResNet-18: bases and random-frozen (all units) also at seeds 5." in subtitle(more, "crossdataset")[1]
     with pytest.raises(MKFError, match="crossdataset.more_seeds.ResNet-18"):
-        load_profile("smoke", {"crossdataset": {**both, "more_seeds": {"ResNet-18": {"seeds": [4], "treatments": ["BnB"]}}}})
+        load_profile("smoke", {"crossdataset": {**both, "more_seeds": {"ResNet-18": {"seeds": [4],
+                                                                                      "treatments": ["BnB"]}}}})
 
 
 def test_subtitles_come_from_the_settings():
