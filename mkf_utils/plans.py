@@ -293,6 +293,7 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
 
     plan: list[Planned] = []
     planned: set[str] = set()  # a base or source planned once, however many nets copy from it
+    copies = any(treatment_spec(t)[1] == "other" for t in treatments)  # no treatment copies: no source is planned
     for arch, spec in architectures.items():
         kind, total = spec["units"], units(arch)
         from_archs = list(source_architectures) if source_architectures else [arch]
@@ -301,7 +302,7 @@ def matrix_plan(architectures: dict[str, dict], datasets: dict[str, dict], sourc
                            "give source_architectures for nets with depthwise units only")
         lab = dict(architecture=arch, n_units=total, end="first")
         into = (targets_by_architecture or {}).get(arch, targets)
-        bases, copies = {}, any(treatment_spec(t)[1] == "other" for t in treatments)  # no copy: no source
+        bases = {}
         for seed in seeds:
             for x, data, is_base in [(arch, t, True) for t in into] + [(x, s, False) for x in from_archs
                                                                          for s in sources if copies]:

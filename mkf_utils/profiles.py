@@ -265,18 +265,18 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     treatments = OmegaConf.to_container(s.treatments)
     seeds = list(s.seeds if s.seeds is not None else P.seeds)
     archs = architectures(P, name)
+    halves, targets = dict(P.halves), [s.target] if s.get("target") else None
     if name in TABLES:
         sources = architectures(P, name, "source_architectures") if s.source_architectures else None
+        datasets, into = OmegaConf.to_container(s.datasets), OmegaConf.to_container(s.targets_by_architecture)
 
         def runs(nets: dict[str, dict], at: list[int], treats: dict[str, list[float]]) -> list[Planned]:
-            return matrix_plan(nets, OmegaConf.to_container(s.datasets), list(s.sources), list(s.targets), treats,
-                               at, common(P), sources, OmegaConf.to_container(s.targets_by_architecture))
+            return matrix_plan(nets, datasets, list(s.sources), list(s.targets), treats, at, common(P), sources, into)
     elif s.budgets:
-        return budget_plan(archs, dict(P.halves), OmegaConf.to_container(s.budgets), treatments, seeds, common(P),
-                           targets=[s.target] if s.target else None)
+        return budget_plan(archs, halves, OmegaConf.to_container(s.budgets), treatments, seeds, common(P),
+                           targets=targets)
     else:
         def runs(nets: dict[str, dict], at: list[int], treats: dict[str, list[float]]) -> list[Planned]:
-            halves, targets = dict(P.halves), [s.target] if s.target else None
             plan = ab_plan(nets, halves, treats, at, common(P), end=s.end, targets=targets)
             if s.get("reverse"):  # the deciding runs (all units) in the other direction too; the same bases
                 other = next(h for h in halves if h != s.target)
