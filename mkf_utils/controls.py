@@ -285,26 +285,29 @@ def convergence_reading(conv: pd.DataFrame, tail: float = 0.25) -> list[str]:
 
 
 def lowdata_reading(paired: pd.DataFrame) -> list[str]:
-    """Markdown lines: per architecture and target size, whether copied filters (all units) beat random ones and
-    what the identity floor costs, each with its interval; then whether copied filters pull away from random ones
-    as the target shrinks (the target sizes, in images per class, where the interval of AnB - random-frozen lies
-    above zero).
+    """Markdown lines: per architecture and target size, whether copied filters (all units) beat random ones, what
+    the identity floor costs and what copied filters in the first n units only (a middle depth) cost against the
+    base, each with its interval; then whether copied filters pull away from random ones as the target shrinks
+    (the target sizes, in images per class, where the interval of AnB - random-frozen lies above zero).
 
-    >>> p = pd.DataFrame({"architecture": "a", "per_class": [25, 250], "n": 4, "n_units": 4,
-    ...                   "comparison": "AnB − random-frozen", "mean": [0.05, 0.0], "low": [0.02, -0.02],
-    ...                   "high": [0.08, 0.02], "pairs": 3})
+    >>> p = pd.DataFrame({"architecture": "a", "per_class": [25, 250, 25], "n": [4, 4, 2], "n_units": 4,
+    ...                   "comparison": ["AnB − random-frozen"] * 2 + ["AnB − base"], "mean": [0.05, 0.0, 0.03],
+    ...                   "low": [0.02, -0.02, 0.01], "high": [0.08, 0.02, 0.05], "pairs": 3})
+    >>> lowdata_reading(p)[0]
+    '- a, 25 images per class: copied − random +0.050 [+0.020, +0.080] (3 pairs): above zero; copied in the first 2 of 4 units − base +0.030 [+0.010, +0.050] (3 pairs): above zero.'
     >>> lowdata_reading(p)[-1]
     '- **a:** copied filters beat random ones with 25; not with 250.'
     """
-    full = paired[paired.n == paired.n_units]
     lines = []
-    for arch, g in full.groupby("architecture", sort=False):
+    for arch, g in paired.groupby("architecture", sort=False):
         told: dict[str, list[str]] = {"above": [], "not": [], "untold": []}
         for size, h in g.groupby("per_class"):
-            rows = {r.comparison: r for _, r in h.iterrows()}
+            rows = {r.comparison: r for _, r in h[h.n == h.n_units].iterrows()}
             parts = [f"{label} {_said(rows[c])}" for c, label in
                      (("AnB − random-frozen", "copied − random"), ("identity − base", "identity − base"))
                      if c in rows]
+            parts += [f"copied in the first {r.n} of {r.n_units} units − base {_said(r)}" for _, r in
+                      h[(h.n < h.n_units) & (h.comparison == "AnB − base")].sort_values("n").iterrows()]
             if parts:
                 lines.append(f"- {arch}, {size} images per class: " + "; ".join(parts) + ".")
             if "AnB − random-frozen" in rows:

@@ -27,11 +27,12 @@ if TYPE_CHECKING:
 
 def recorded(plan: list[Planned], store: RunStore) -> list[Planned]:
     """The runs of ``plan`` recorded in ``store`` whose base on the target half is recorded too (what a figure
-    in progress can show: every run beside the base it is measured against)."""
+    in progress can show: every run beside the base it is measured against), and the recorded sources (the runs
+    a section copies from, measured against nothing)."""
     done = [p for p in plan if store.result(run_id(p.config)) is not None]
     key = lambda lab: (lab["architecture"], lab["target"], lab["seed"], *(lab.get(k) for k in BUDGET_KEYS))
     bases = {key(p.labels) for p in done if p.labels["treatment"] == "base"}
-    return [p for p in done if key(p.labels) in bases]
+    return [p for p in done if p.labels["treatment"] == "source" or key(p.labels) in bases]
 
 
 def check_training(P: DictConfig, plan: list[Planned], store: RunStore, section: str, what: str) -> None:

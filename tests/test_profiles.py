@@ -161,6 +161,20 @@ def test_plan_trains_what_decides_the_comparisons_first(tmp_path, capsys):
     assert shown == {("base", "man-made", 0), ("base", "natural", 0), ("AnB", "natural", 0), ("base", "man-made", 1)}
 
 
+def test_a_section_with_every_run_recorded_shows_them_all_its_sources_too(tmp_path):
+    """A section whose transfers copy from sources trained on other data (``lowdata``): once every run is recorded,
+    all are shown (the sources have no base of their own to be measured against), so no "in progress" line."""
+    P = load_profile("smoke")
+    plan = section_plan(P, "lowdata")
+    assert any(p.labels["treatment"] == "source" for p in plan)
+    (tmp_path / "runs").mkdir()
+    store = RunStore(tmp_path / "runs")
+    for p in plan:
+        if store.result(run_id(p.config)) is None:
+            fake_record(store, p.config, top1=0.5)
+    assert len(recorded(plan, store)) == len(plan)
+
+
 
 def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
     """A section with a target and ``reverse``: the named treatments also go into the other half, copying from
