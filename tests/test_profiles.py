@@ -175,7 +175,6 @@ def test_a_section_with_every_run_recorded_shows_them_all_its_sources_too(tmp_pa
     assert len(recorded(plan, store)) == len(plan)
 
 
-
 def test_reverse_plans_the_named_treatments_into_the_other_half_too(tmp_path):
     """A section with a target and ``reverse``: the named treatments also go into the other half, copying from
     the same seed's bases (planned once), with all units only; a reverse without a target, or naming another
