@@ -94,12 +94,12 @@ def one_depth_note(table: pd.DataFrame) -> list[str]:
             + "; ".join(f"{' and '.join(names)} at n = {where}" for where, names in at.items()) + "."]
 
 
-def paired_panel(paired: pd.DataFrame, title: str) -> alt.FacetChart:
-    """Paired differences of top-1 (mean and t interval per architecture, direction and depth), one facet per
+def paired_panel(paired: pd.DataFrame, title: str, metric: str = "top-1") -> alt.FacetChart:
+    """Paired differences of ``metric`` (mean and t interval per architecture, direction and depth), one facet per
     comparison; the zero line is where a treatment and its comparison agree."""
     data = paired.assign(rel_depth=paired.n / paired.n_units)
     x = alt.X("rel_depth:Q", title="transfer depth n / N", scale=alt.Scale(domain=[0, 1]))
-    y = alt.Y("mean:Q", title="paired difference of top-1 (95% interval)")
+    y = alt.Y("mean:Q", title=f"paired difference of {metric} (95% interval)")
     color = alt.Color("architecture:N", title="architecture")
     base = alt.Chart().encode(x=x, color=color)
     tooltip = ["architecture", "direction", "n", "comparison", alt.Tooltip("mean:Q", format="+.3f"),
@@ -580,11 +580,35 @@ def figure5_chart(summary: pd.DataFrame, areas: pd.DataFrame, source: str, targe
             f"{_MEAN_SD}. {_YOSINSKI_NOTE}", f"Areas: trapezoids over each curve's measured depths ({depths})."]))
 
 
-def pointwise_chart(table: pd.DataFrame, paired: pd.DataFrame, subtitle: list[str]) -> alt.VConcatChart:
-    """The pointwise table's chart: top-1 / base against the share of pointwise units frozen, and the paired
-    differences."""
-    return alt.vconcat(
-        transfer_panel(summarize(table, by_target=True), "rel_ratio", "a. top-1 / base against the pointwise units frozen"),
-        paired_panel(paired, "b. paired differences (same seed)")).properties(
+def loss_curves_panel(curves: pd.DataFrame, title: str) -> alt.FacetChart:
+    """Training loss against the epoch (mean over seeds), one line per treatment and depth, one facet per net and
+    target: the runs' per-epoch metrics (:func:`mkf_utils.study.curves` with ``treatment``, ``n``, ``n_units``,
+    ``target`` and ``architecture``), the targets' bases included."""
+    data = curves.assign(curve=curves.treatment.where(
+        curves.n == 0, curves.treatment + " " + curves.n.astype(str) + "/" + curves.n_units.astype(str)))
+    return alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(train_loss):Q", title="training loss", scale=alt.Scale(zero=False)),
+        color=alt.Color("curve:N", title="treatment n/N"),
+        tooltip=["architecture", "target", "curve", "epoch", alt.Tooltip("mean(train_loss):Q", format=".3f")]).properties(
+        width=300, height=220).facet(column=alt.Column("architecture:N", title=None),
+                                     row=alt.Row("target:N", title="into")).properties(title=title)
+
+
+def pointwise_chart(table: pd.DataFrame, paired: pd.DataFrame, subtitle: list[str], curves: pd.DataFrame | None = None,
+                    loss_paired: pd.DataFrame | None = None) -> alt.VConcatChart:
+    """The pointwise table's chart: top-1 / base against the share of units frozen, and the paired
+    differences; with ``curves`` (:func:`loss_curves_panel`, the transfers' targets only) and ``loss_paired`` (of
+    the final training loss), the training loss during training and its paired differences beside it."""
+    panels = [transfer_panel(summarize(table, by_target=True), "rel_ratio",
+                             "a. top-1 / base against the units frozen"),
+              paired_panel(paired, "b. paired differences (same seed)")]
+    if curves is not None:
+        targets = table[table.treatment != "base"].target.unique()
+        panels.append(loss_curves_panel(curves[curves.target.isin(targets)], "c. training loss during training"))
+    if loss_paired is not None:
+        panels.append(paired_panel(loss_paired, "d. paired differences of the final training loss (same seed)",
+                                   "training loss"))
+    return alt.vconcat(*panels).resolve_scale(color="independent").properties(
         title=alt.Title("Pointwise (1x1) filters transferred",
-                        subtitle=subtitle + [f"{_MEAN_SD}; x: n / N of the net's pointwise units."]))
+                        subtitle=subtitle + [f"{_MEAN_SD}; x: n / N of the net's units (pointwise layers, or blocks for "
+                                             "'separable': their depthwise and pointwise layers together)."]))

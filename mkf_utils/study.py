@@ -45,11 +45,11 @@ def largest_budget(table: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def curves(runs: pd.DataFrame, store: RunStore,
-           labels: tuple[str, ...] = ("architecture", "treatment", "seed")) -> pd.DataFrame:
-    """Per-epoch metrics of ``runs`` from the store, labelled with their columns ``labels``; epochs without a test
-    evaluation left out."""
-    return pd.concat([store.metrics(r["run_id"]).assign(**{c: r[c] for c in labels})
-                      for _, r in runs.iterrows()]).dropna(subset=["top1"])
+           labels: tuple[str, ...] = ("architecture", "treatment", "seed"), require: str | None = "top1") -> pd.DataFrame:
+    """Per-epoch metrics of ``runs`` from the store, labelled with their columns ``labels``; epochs without a value
+    of ``require`` (default: a test evaluation) left out (None: every epoch)."""
+    out = pd.concat([store.metrics(r["run_id"]).assign(**{c: r[c] for c in labels}) for _, r in runs.iterrows()])
+    return out if require is None else out.dropna(subset=[require])
 
 
 def reading(table: pd.DataFrame, target: str) -> list[str]:

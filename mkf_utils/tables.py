@@ -237,22 +237,47 @@ _POINTWISE_WORDS = {  # comparison -> (what "below" means, what "above" means)
 }
 
 
-def pointwise_reading(paired: pd.DataFrame) -> list[str]:
+_LOSS_WORDS = {"above": "higher: the training set is harder to fit (an optimisation or capacity cost)",
+               "below": "lower: the training set is easier to fit"}
+
+
+def final_train_loss(table: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a ``train_loss`` column: each run's training loss in its last epoch, from ``curves`` (the
+    runs' per-epoch metrics with their ``run_id``, :func:`mkf_utils.study.curves`).
+
+    >>> t = pd.DataFrame({"run_id": ["a", "b"]})
+    >>> c = pd.DataFrame({"run_id": ["a", "a", "b"], "epoch": [2, 1, 1], "train_loss": [0.5, 0.9, 0.7]})
+    >>> final_train_loss(t, c).train_loss.tolist()
+    [0.5, 0.7]
+    """
+    last = curves.sort_values("epoch").groupby("run_id").train_loss.last()
+    return table.assign(train_loss=table.run_id.map(last))
+
+
+def pointwise_reading(paired: pd.DataFrame, loss_paired: pd.DataFrame | None = None) -> list[str]:
     """Markdown lines for the pointwise table, per net, direction and depth: each comparison of
-    :data:`POINTWISE_COMPARISONS` with its interval and what its verdict means.
+    :data:`POINTWISE_COMPARISONS` with its interval and what its verdict means, and under it the same comparison
+    of the final training loss where ``loss_paired`` has it (:func:`final_train_loss`).
 
     >>> p = pd.DataFrame({"architecture": "a", "direction": "A→B", "n": 4, "n_units": 4, "pairs": 3, "unpaired": 0,
     ...                   "comparison": "BnB − base", "mean": -0.05, "low": -0.08, "high": -0.02, "level": 0.95},
     ...                  index=[0])
     >>> pointwise_reading(p)[1].split(":")[0]
     '  - BnB − base'
+    >>> pointwise_reading(p, p.assign(mean=0.1, low=0.05, high=0.15))[2]
+    '    - final training loss +0.100 [+0.050, +0.150] (3 pairs): higher: the training set is harder to fit (an optimisation or capacity cost)'
     """
+    keys = ["architecture", "direction", "n", "comparison"]
+    losses = {} if loss_paired is None else {tuple(r[k] for k in keys): r for _, r in loss_paired.iterrows()}
     lines = []
     for (arch, direction, n, total), g in paired.groupby(["architecture", "direction", "n", "n_units"], sort=False):
-        lines.append(f"- **{arch}, {direction}, {'all' if n == total else n} of {total} pointwise units frozen**:")
-        for r in g.itertuples():
-            r = pd.Series(r._asdict())
+        lines.append(f"- **{arch}, {direction}, {'all' if n == total else n} of {total} units frozen**:")
+        for _, r in g.iterrows():
             v = verdict(r)
             meaning = dict(zip(("below", "above"), _POINTWISE_WORDS.get(r.comparison, ("", "")))).get(v, "")
             lines.append(_line(r) + (f": {meaning}" if meaning else ""))
+            loss = losses.get(tuple(r[k] for k in keys))
+            if loss is not None:
+                lines.append(f"    - final training loss {interval_text(loss)}: "
+                             f"{_LOSS_WORDS.get(verdict(loss), WORDS[verdict(loss)])}")
     return lines

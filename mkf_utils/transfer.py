@@ -28,6 +28,8 @@ Options next to a unit (defaults in brackets):
   which stays in eval mode whatever ``model.train()`` says.
 
 Block units (``units="block"``) carry everything inside the block; ``bias`` and ``norm`` do not apply.
+Separable units (``units="separable"``, n counting blocks) carry the conv and linear layers inside each block
+(a ConvNeXt block's depthwise and pointwise filters together), with ``bias`` and ``norm`` applying to each.
 The apply step runs before the optimiser is built, so frozen tensors never reach it.
 
 >>> from mkf_utils.models import create_model
@@ -47,7 +49,7 @@ from torch import nn
 
 from .banks import BANKS, FROM_SOURCE, cycle_bank, fit_bank, make_bank, radial_random
 from .errors import MKFError
-from .units import Call, following_norms, trace, transfer_units
+from .units import Call, block_layers, following_norms, trace, transfer_units
 
 MODES = ("copy-freeze", "copy-train", "random-freeze", "bank-freeze", "permute-freeze", "radial-freeze")
 ASSIGN = ("auto", "cycle", "fit")
@@ -114,6 +116,8 @@ def _unit_tensors(model: nn.Module, units: list[str], kind: str, bias: str, norm
                   calls: list[Call]) -> tuple[list[str], list[nn.Module]]:
     """State-dict keys that move with ``units``, and the norm modules to keep in eval mode."""
     modules = dict(model.named_modules())
+    if kind == "separable":
+        units = block_layers(model, units, calls)
     skip_bias = kind != "block" and bias == "train"
     names: list[str] = []
     for u in units:

@@ -6,6 +6,8 @@ Order comes from hooks on a dummy forward pass, not from module registration ord
 - ``pointwise``: 1x1 ``Conv2d`` with ``groups == 1`` and ``Linear`` layers, the classifier excluded.
 - ``conv``: every ``Conv2d`` on the main path (ResNet-18: the stem conv + 16 block convs = 17).
 - ``block``: residual blocks (classes named ``*Block`` or ``*Bottleneck``), the stem excluded.
+- ``separable``: the same blocks, of which only the filters move (:func:`block_layers`): a ConvNeXt block's
+  depthwise conv and both pointwise layers together; its norm and layer scale stay trainable.
 
 Shortcut projections (ResNet's ``downsample``) are not units: a conv that reads the same tensor
 as an earlier conv is a parallel branch, and only the first reader counts. They stay trainable.
@@ -24,7 +26,8 @@ from torch import nn
 
 from .errors import MKFError
 
-UNIT_KINDS = ("depthwise", "pointwise", "conv", "block")
+UNIT_KINDS = ("depthwise", "pointwise", "conv", "block", "separable")
+BLOCK_KINDS = ("block", "separable")  # kinds whose units are whole residual blocks
 NORM_TYPES = (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm)
 _BLOCK_NAME = re.compile(r"(Block|Bottleneck)$")
 
@@ -67,7 +70,7 @@ def _is_unit(kind: str, m: nn.Module) -> bool:
         return (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1) or isinstance(m, nn.Linear)
     if kind == "conv":
         return isinstance(m, nn.Conv2d)
-    return bool(_BLOCK_NAME.search(type(m).__name__))
+    return bool(_BLOCK_NAME.search(type(m).__name__))  # block, separable
 
 
 def transfer_units(model: nn.Module, kind: str = "depthwise", calls: list[Call] | None = None) -> list[str]:
@@ -90,9 +93,23 @@ def transfer_units(model: nn.Module, kind: str = "depthwise", calls: list[Call] 
             read.append(c.input)
         if not _is_unit(kind, c.module) or c.module is head or c.name in units or branch:
             continue
-        if kind != "block" or not any(c.name.startswith(u + ".") for u in units):
+        if kind not in BLOCK_KINDS or not any(c.name.startswith(u + ".") for u in units):
             units.append(c.name)
     return units
+
+
+def block_layers(model: nn.Module, blocks: list[str], calls: list[Call] | None = None) -> list[str]:
+    """The conv and linear units (``conv`` and ``pointwise`` kinds: shortcut projections excluded) inside
+    ``blocks``, in forward order: what a ``separable`` unit moves.
+
+    >>> from mkf_utils.models import create_model
+    >>> block_layers(create_model("convnext_atto", 10), ["stages.0.blocks.0"])
+    ['stages.0.blocks.0.conv_dw', 'stages.0.blocks.0.mlp.fc1', 'stages.0.blocks.0.mlp.fc2']
+    """
+    calls = calls if calls is not None else trace(model)
+    layers = set(transfer_units(model, "conv", calls)) | set(transfer_units(model, "pointwise", calls))
+    order = list(dict.fromkeys(c.name for c in calls))
+    return [n for n in order if n in layers and any(n.startswith(b + ".") for b in blocks)]
 
 
 def following_norms(model: nn.Module, units: list[str], calls: list[Call] | None = None) -> dict[str, str | None]:

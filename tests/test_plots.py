@@ -91,9 +91,25 @@ def test_pointwise_chart_shows_the_curve_and_every_paired_difference():
     paired = paired_differences(table)
     spec = pointwise_chart(table, paired, ["x"]).to_dict()
     panels = _panels(spec)
-    assert [p["title"] for p in panels] == ["a. top-1 / base against the pointwise units frozen",
+    assert [p["title"] for p in panels] == ["a. top-1 / base against the units frozen",
                                            "b. paired differences (same seed)"]
     assert len(_rows(spec, panels[1])) == len(paired)
+
+
+def test_pointwise_chart_with_curves_draws_the_training_loss_of_the_transfers_targets_only():
+    table = _table().assign(run_id=lambda d: [f"r{i}" for i in range(len(d))])
+    curves = pd.concat([table.assign(epoch=e, train_loss=2.0 / e) for e in (1, 2)])[
+        ["run_id", "architecture", "target", "treatment", "n", "n_units", "seed", "epoch", "train_loss"]]
+    spec = pointwise_chart(table, paired_differences(table), ["x"], curves, paired_differences(table)).to_dict()
+    panels = _panels(spec)
+    assert [p["title"] for p in panels[2:]] == ["c. training loss during training",
+                                               "d. paired differences of the final training loss (same seed)"]
+    drawn = pd.DataFrame(_rows(spec, panels[2]))
+    assert set(drawn.target) == {"man-made", "natural"} and len(drawn) == len(curves)  # both halves are targets
+    assert set(drawn.curve) == {"base", "AnB 2/4", "AnB 4/4", "random-frozen 4/4"}
+    only_natural = table[(table.target == "natural") | (table.treatment == "base")]
+    spec = pointwise_chart(only_natural, paired_differences(only_natural), ["x"], curves).to_dict()
+    assert set(pd.DataFrame(_rows(spec, _panels(spec)[2])).target) == {"natural"}  # no source's base curve
 
 
 def test_depth_chart_draws_each_treatment_by_depth_per_net_and_direction():

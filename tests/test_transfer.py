@@ -99,6 +99,24 @@ def test_reverse_freezing_takes_the_last_units():
     assert report.frozen_fraction > 0.7  # ResNet-18's last two blocks hold most of its weights
 
 
+def test_separable_units_freeze_a_blocks_depthwise_and_pointwise_filters_together_and_train_its_norm():
+    src = _source()
+    model = create_model("convnext_atto", 6, stem_stride=2)
+    report = apply_transfer(model, src, units="separable", n=2)
+    assert report.units == ["stages.0.blocks.0", "stages.0.blocks.1"] and report.n_units == 12
+    assert report.frozen == [f"stages.0.blocks.{b}.{layer}.{p}" for b in (0, 1)
+                             for layer in ("conv_dw", "mlp.fc1", "mlp.fc2") for p in ("weight", "bias")]
+    _train_steps(model)
+    after = model.state_dict()
+    for k in report.frozen:
+        assert torch.equal(after[k], src[k]), k
+    for k in ("stages.0.blocks.0.norm.weight", "stages.0.blocks.1.gamma"):  # the block's norm and layer scale
+        assert model.get_parameter(k).requires_grad and not torch.equal(after[k], src[k]), k
+    resnet = apply_transfer(create_model("resnet18", 6), _source("resnet18"), units="separable", n=3, bias="train")
+    assert resnet.frozen == ["layer1.0.conv1.weight", "layer1.0.conv2.weight", "layer1.1.conv1.weight",
+                             "layer1.1.conv2.weight", "layer2.0.conv1.weight", "layer2.0.conv2.weight"]  # no shortcut
+
+
 def test_bad_transfers_name_the_fix():
     with pytest.raises(MKFError, match="transfer.n=13 is out of range.*12 units.*0..12"):
         apply_transfer(create_model("convnext_atto", 6), _source(), units="depthwise", n=13)
