@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_train)
     p = sub.add_parser("units", help="print a model's transfer units in forward order")
     p.add_argument("model")
-    p.add_argument("--kind", default="depthwise", help="depthwise | pointwise | conv | block")
+    p.add_argument("--kind", default="depthwise", help="depthwise | pointwise | conv | block | separable")
     p.add_argument("--stem-stride", type=int, default=None)
     p.add_argument("--image-size", type=int, default=None, help="also print the map size each unit reads")
     p.set_defaults(fn=_units)
