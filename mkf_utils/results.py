@@ -115,7 +115,7 @@ def _figure_lines(folder: Path, name: str) -> list[str]:
         "crossdataset": lambda: tables.reading(paired),
         "sourcesize": lambda: tables.size_reading(paired, "AnB", _size_order(folder, name)) + tables.reading(paired),
         "crossarch": lambda: tables.reading(paired),
-        "pointwise": lambda: tables.pointwise_reading(paired),
+        "pointwise": lambda: tables.pointwise_reading(paired, _csv(folder, f"{name}_loss_paired")),
     }
     return readers[name]() if name in readers and table is not None else []
 
