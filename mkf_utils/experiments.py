@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from .config import run_id
 from .errors import MKFError
 from .executor import run_parallel
-from .plans import BUDGET_KEYS, Planned, describe
+from .plans import BUDGET_KEYS, Planned, describe, distinct
 from .runs import RunStore
 
 
@@ -98,21 +98,24 @@ def run_plan(plan: list[Planned], store: RunStore, log: Callable[[str], None] | 
                            f"in {folder}", f"run `bash {folder / 'run_all.sh'}` (NPROC GPUs per run, default 8), "
                            "then run this notebook again")
     tic = time.perf_counter()
+    runs = distinct(plan)  # a run two rows share trains once
 
     def report(i: int, result: dict, trained: bool) -> None:
         if log is not None:
-            log(f"[{i + 1}/{len(plan)}] {describe(plan[i])}: top-1 {result['top1']:.3f} "
+            log(f"[{i + 1}/{len(runs)}] {describe(runs[i])}: top-1 {result['top1']:.3f} "
                 f"({f'trained, {time.perf_counter() - tic:.0f} s since start' if trained else 'found'})")
 
-    configs = [p.config for p in plan]
+    configs = [p.config for p in runs]
     if workers is None or workers > 1 or deadline is not None:
-        results = run_parallel(configs, store.root, workers, threads, report, deadline)
+        done = run_parallel(configs, store.root, workers, threads, report, deadline)
     else:
-        results = []
+        done = []
         for i, cfg in enumerate(configs):
             found = store.result(run_id(cfg)) is not None
-            results.append(store.run(cfg))
-            report(i, results[-1], not found)
+            done.append(store.run(cfg))
+            report(i, done[-1], not found)
+    by_id = {run_id(c): r for c, r in zip(configs, done)}
+    results = [by_id[run_id(p.config)] for p in plan]
     return pd.DataFrame([{**p.labels, "top1": r["top1"], "top1_flip": r.get("top1_flip"),
                           "frozen_fraction": r["frozen_fraction"], "epochs": r["epochs"], "test_images": r.get("test_images"),
                           "train_time_s": r["train_time_s"], "run_id": r["run_id"],

@@ -16,7 +16,7 @@ from .data import load_dataset
 from .errors import MKFError
 from .executor import available_cores
 from .experiments import estimate_minutes, run_plan
-from .plans import BUDGET_KEYS, Planned
+from .plans import BUDGET_KEYS, Planned, distinct
 from .profiles import TABLES, common, more_seeds, section, section_plan
 from .slurm import log_dir as slurm_logs, submit
 from .train import resolve_device
@@ -39,6 +39,7 @@ def check_training(P: DictConfig, plan: list[Planned], store: RunStore, section:
     """Say what ``plan`` would train here and about how long it takes (from the recorded times of like runs), and
     refuse with an :class:`MKFError` naming the fix when that is beyond ``P.train_limit_minutes`` or when the
     plan's records were trained on another device type (a GPU profile on a CPU) unless ``P.allow_other_device``."""
+    plan = distinct(plan)
     results = [store.result(run_id(p.config)) for p in plan]
     missing = sum(r is None for r in results)
     if not missing:
@@ -73,9 +74,10 @@ def section_runs(P: DictConfig, name: str, store: RunStore, recorded_only: bool 
     :func:`table_datasets`) are left out of the plan."""
     plan = [p for p in section_plan(P, name) if not {p.labels["target"], p.labels.get("source")} & set(skip)]
     shown = recorded(plan, store) if recorded_only else plan
-    print(f"{len(shown)} of {len(plan)} planned runs")
+    counts = len(distinct(shown)), len(distinct(plan))  # runs, not rows: a shared base counts once
+    print(f"{counts[0]} of {counts[1]} planned runs")
     check_training(P, shown, store, name, f"section {name}")
-    return _runs(P, shown, store), len(shown), len(plan)
+    return _runs(P, shown, store), *counts
 
 
 def optional_section_runs(P: DictConfig, name: str, store: RunStore,
@@ -97,7 +99,7 @@ def _runs(P: DictConfig, plan: list[Planned], store: RunStore) -> pd.DataFrame:
     first submitted as jobs (:func:`mkf_utils.slurm.submit`), and unless the executor waited for them (local) an
     :class:`MKFError` says to come back when they have finished."""
     if P.submit is not None and any(store.result(run_id(p.config)) is None for p in plan):
-        jobs = submit([p.config for p in plan], store, **OmegaConf.to_container(P.submit))
+        jobs = submit([p.config for p in distinct(plan)], store, **OmegaConf.to_container(P.submit))
         if any(store.result(run_id(p.config)) is None for p in plan):
             raise MKFError(f"{len(jobs)} missing runs submitted as {P.submit.executor} jobs (logs in "
                            f"{slurm_logs(store)})", "run this notebook again when they have finished")

@@ -45,6 +45,19 @@ class Planned:
     config: DictConfig
 
 
+def distinct(plan: list[Planned]) -> list[Planned]:
+    """``plan`` with one entry per run id (the first): what trains, once, where a section's architectures share a
+    run (a base) and plan it each under its own label.
+
+    >>> from mkf_utils.config import load_config
+    >>> cfg = load_config(None, ["model.name=resnet18"])
+    >>> [p.labels["architecture"] for p in distinct([Planned({"architecture": a}, cfg) for a in "ab"])]
+    ['a']
+    """
+    seen: set[str] = set()
+    return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
+
+
 def describe(p: Planned) -> str:
     """A planned run in one line, as `mkf plan --list` prints it and ``--only`` matches it.
 

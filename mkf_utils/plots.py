@@ -584,12 +584,12 @@ def loss_curves_panel(curves: pd.DataFrame, title: str) -> alt.FacetChart:
     """Training loss against the epoch (mean over seeds), one line per treatment and depth, one facet per net and
     target: the runs' per-epoch metrics (:func:`mkf_utils.study.curves` with ``treatment``, ``n``, ``n_units``,
     ``target`` and ``architecture``), the targets' bases included."""
-    data = curves.assign(curve=curves.treatment.where(
-        curves.n == 0, curves.treatment + " " + curves.n.astype(str) + "/" + curves.n_units.astype(str)))
+    data = curves.assign(depth=(curves.n.astype(str) + "/" + curves.n_units.astype(str)).where(curves.n > 0, "none"))
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(train_loss):Q", title="training loss", scale=alt.Scale(zero=False)),
-        color=alt.Color("curve:N", title="treatment n/N"),
-        tooltip=["architecture", "target", "curve", "epoch", alt.Tooltip("mean(train_loss):Q", format=".3f")]).properties(
+        color=alt.Color("treatment:N", title="treatment"), strokeDash=dash("depth:N", "units frozen (n/N)"),
+        tooltip=["architecture", "target", "treatment", "depth", "epoch",
+                 alt.Tooltip("mean(train_loss):Q", format=".3f")]).properties(
         width=300, height=220).facet(column=alt.Column("architecture:N", title=None),
                                      row=alt.Row("target:N", title="into")).properties(title=title)
 
@@ -608,7 +608,7 @@ def pointwise_chart(table: pd.DataFrame, paired: pd.DataFrame, subtitle: list[st
     if loss_paired is not None:
         panels.append(paired_panel(loss_paired, "d. paired differences of the final training loss (same seed)",
                                    "training loss"))
-    return alt.vconcat(*panels).resolve_scale(color="independent").properties(
+    return alt.vconcat(*panels).resolve_scale(color="independent", strokeDash="independent").properties(
         title=alt.Title("Pointwise (1x1) filters transferred",
                         subtitle=subtitle + [f"{_MEAN_SD}; x: n / N of the net's units (pointwise layers, or blocks for "
                                              "'separable': their depthwise and pointwise layers together)."]))

@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .config import ModelConfig, run_id
 from .errors import MKFError
-from .plans import Planned, ab_plan, budget_plan, describe, matrix_plan
+from .plans import Planned, ab_plan, budget_plan, describe, distinct, matrix_plan
 from .provenance import REPO
 from .treatments import treatment_spec
 
@@ -288,8 +288,9 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs (or, all_depths, every depth)
         for at, treats, deep in more_seeds(more, list(treatments)):
             plan += runs({arch: archs[arch]}, at, {t: treatments[t] if deep else [1.0] for t in treats})
-    seen: set[str] = set()
-    return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
+    seen: set[tuple[str, str]] = set()  # a run two architectures share (a base) is a row of each
+    keys = [(run_id(p.config), p.labels["architecture"]) for p in plan]
+    return [p for p, k in zip(plan, keys) if not (k in seen or seen.add(k))]
 
 
 def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:
@@ -332,4 +333,4 @@ def check(name: str | Path) -> dict[str, int]:
     """Load profile ``name`` and build every section's runs (this validates every run config); the run
     count per section."""
     P = load_profile(name)
-    return {sec: len(section_plan(P, sec)) for sec in SECTIONS if P[sec] is not None}
+    return {sec: len(distinct(section_plan(P, sec))) for sec in SECTIONS if P[sec] is not None}

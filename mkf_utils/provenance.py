@@ -51,16 +51,37 @@ def code_state() -> tuple[str | None, bool | None]:
     return rev, bool(status)
 
 
+def parse_cpuinfo(text: str) -> str | None:
+    r"""The first processor of a ``/proc/cpuinfo`` text: its model name, family, model and widest vector extension
+    (a virtual machine may name only "AMD EPYC", which spans generations whose float sums differ); None without
+    a model name.
+
+    >>> parse_cpuinfo("cpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx avx2 avx512f")
+    'AMD EPYC (family 25, model 17, avx512f)'
+    """
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if "model name" not in fields:
+        return None
+    flags = set(fields.get("flags", "").split())
+    isa = next((f for f in ("avx512f", "avx2", "avx") if f in flags), None)
+    parts = [f"family {fields['cpu family']}" if "cpu family" in fields else None,
+             f"model {fields['model']}" if "model" in fields else None, isa]
+    detail = ", ".join(p for p in parts if p)
+    return fields["model name"] + (f" ({detail})" if detail else "")
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_name() -> str:
-    """The processor's model name (``/proc/cpuinfo``), else :func:`platform.processor`."""
+    """The processor (:func:`parse_cpuinfo` of ``/proc/cpuinfo``), else :func:`platform.processor`. Records
+    that name the same processor were computed by the same float arithmetic (:func:`mkf_utils.verify.same_kind`)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        name = parse_cpuinfo(Path("/proc/cpuinfo").read_text())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        name = None
+    return name or platform.processor() or platform.machine()
 
 
 def provenance(device: str | torch.device) -> dict:

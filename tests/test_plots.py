@@ -106,7 +106,8 @@ def test_pointwise_chart_with_curves_draws_the_training_loss_of_the_transfers_ta
                                                "d. paired differences of the final training loss (same seed)"]
     drawn = pd.DataFrame(_rows(spec, panels[2]))
     assert set(drawn.target) == {"man-made", "natural"} and len(drawn) == len(curves)  # both halves are targets
-    assert set(drawn.curve) == {"base", "AnB 2/4", "AnB 4/4", "random-frozen 4/4"}
+    assert set(zip(drawn.treatment, drawn.depth)) == {("base", "none"), ("AnB", "2/4"), ("AnB", "4/4"),
+                                                      ("random-frozen", "4/4")}
     only_natural = table[(table.target == "natural") | (table.treatment == "base")]
     spec = pointwise_chart(only_natural, paired_differences(only_natural), ["x"], curves).to_dict()
     assert set(pd.DataFrame(_rows(spec, _panels(spec)[2])).target) == {"natural"}  # no source's base curve

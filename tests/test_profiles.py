@@ -11,6 +11,7 @@ from conftest import fake_record
 from mkf_utils.errors import MKFError
 from mkf_utils.config import load_config, run_id
 from mkf_utils.figures import optional_section_runs, progress, recorded, subtitle
+from mkf_utils.plans import distinct
 from mkf_utils.profiles import PROFILES, SECTIONS, load_profile, only, section_plan, training_order
 from mkf_utils.runs import RunStore
 
@@ -68,6 +69,21 @@ def test_an_architecture_is_defined_once_and_sections_share_its_runs():
     assert f3["ResNet-18"].config == f5["ResNet-18"].config  # one definition, so Figure 5 reuses Figure 3's bases
     changed = load_profile("quick", {"architectures": {"ResNet-18": {"optim": {"lr": 0.1}}}})
     assert {p.config.optim.lr for p in section_plan(changed, "figure5") if p.labels["architecture"] == "ResNet-18"} == {0.1}
+
+
+def test_two_nets_that_share_a_base_each_get_its_row_and_it_trains_once(tmp_path):
+    P = load_profile("smoke")  # pointwise: ConvNeXt-atto's pointwise and separable units, the same bases
+    plan = section_plan(P, "pointwise")
+    bases = [p for p in plan if p.labels["treatment"] == "base"]
+    assert Counter(p.labels["architecture"] for p in bases) == {"ConvNeXt-atto pointwise": 2, "ConvNeXt-atto separable": 2}
+    assert len({run_id(p.config) for p in bases}) == 2
+    assert len(training_order(P, ["pointwise"])) == len({run_id(p.config) for p in plan})
+    store = RunStore(tmp_path)
+    for p in distinct(bases):
+        fake_record(store, p.config, top1=0.5)
+    shown = recorded(plan, store)
+    assert len(shown) == 4 and {p.labels["architecture"] for p in shown} == {"ConvNeXt-atto pointwise",
+                                                                            "ConvNeXt-atto separable"}
 
 
 def test_a_table_net_can_train_into_some_targets_only():
