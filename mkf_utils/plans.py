@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass
+from typing import Callable, Hashable
 
 import torch
 from omegaconf import DictConfig
@@ -45,17 +46,18 @@ class Planned:
     config: DictConfig
 
 
-def distinct(plan: list[Planned]) -> list[Planned]:
-    """``plan`` with one entry per run id (the first): what trains, once, where a section's architectures share a
-    run (a base) and plan it each under its own label.
+def distinct(plan: list[Planned], key: Callable[[Planned], Hashable] = lambda p: run_id(p.config)) -> list[Planned]:
+    """``plan`` with one entry per ``key`` (the first; default: per run id): what trains, once, where a section's
+    architectures share a run (a base) and plan it each under its own label.
 
     >>> from mkf_utils.config import load_config
     >>> cfg = load_config(None, ["model.name=resnet18"])
     >>> [p.labels["architecture"] for p in distinct([Planned({"architecture": a}, cfg) for a in "ab"])]
     ['a']
     """
-    seen: set[str] = set()
-    return [p for p in plan if not (run_id(p.config) in seen or seen.add(run_id(p.config)))]
+    seen: set[Hashable] = set()
+    keys = [key(p) for p in plan]
+    return [p for p, k in zip(plan, keys) if not (k in seen or seen.add(k))]
 
 
 def describe(p: Planned) -> str:

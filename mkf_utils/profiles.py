@@ -288,9 +288,8 @@ def section_plan(P: DictConfig, name: str) -> list[Planned]:
     for arch, more in (s.get("more_seeds") or {}).items():  # deciding runs (or, all_depths, every depth)
         for at, treats, deep in more_seeds(more, list(treatments)):
             plan += runs({arch: archs[arch]}, at, {t: treatments[t] if deep else [1.0] for t in treats})
-    seen: set[tuple[str, str]] = set()  # a run two architectures share (a base) is a row of each
-    keys = [(run_id(p.config), p.labels["architecture"]) for p in plan]
-    return [p for p, k in zip(plan, keys) if not (k in seen or seen.add(k))]
+    # a run two architectures share (a base) is a row of each
+    return distinct(plan, lambda p: (run_id(p.config), p.labels["architecture"]))
 
 
 def training_order(P: DictConfig, sections: list[str]) -> list[Planned]:
