@@ -195,5 +195,7 @@ def _table_lines(s: DictConfig) -> list[str]:
     """A table's datasets (what each label changes in the data above) and source nets, for its subtitle."""
     data = "; ".join(f"{k} = " + ", ".join(f"{a} {b}" for a, b in v.items()) for k, v in s.datasets.items())
     nets = ", ".join(s.source_architectures) if s.source_architectures else "each net's own architecture"
-    return [f"Datasets: {data}.", f"Filters copied from: {nets}, trained on {', '.join(s.sources)}; "
-            f"into {', '.join(s.targets)}."]
+    some = s.get("targets_by_architecture") or {}
+    into = "; ".join(f"{a} into {', '.join(some.get(a, s.targets))}" for a in s.architectures) if some \
+        else f"into {', '.join(s.targets)}"
+    return [f"Datasets: {data}.", f"Filters copied from: {nets}, trained on {', '.join(s.sources)}; {into}."]

@@ -112,7 +112,7 @@ def _figure_lines(folder: Path, name: str) -> list[str]:
                                                  _csv(folder, f"{name}_layer_scale"),
                                                  _csv(folder, f"{name}_masterkey_paired")),
         "controls": lambda: controls.reading(paired) + _lowdata_lines(folder, name) + _depth_lines(folder, name),
-        "crossdataset": lambda: tables.reading(paired),
+        "crossdataset": lambda: tables.reading(paired) + tables.floor_reading(paired),
         "sourcesize": lambda: tables.size_reading(paired, "AnB", _size_order(folder, name)) + tables.reading(paired),
         "crossarch": lambda: tables.reading(paired),
         "pointwise": lambda: tables.pointwise_reading(paired, _csv(folder, f"{name}_loss_paired")),

@@ -144,7 +144,7 @@ def reading(paired: pd.DataFrame) -> list[str]:
                 lines.append(f"  - {name} against random-frozen filters: {interval_text(r)}: {WORDS[v]}"
                              + ("" if not needed else ": copied filters cannot be told from random ones here"))
         rest = ~g.comparison.str.endswith(" − random-frozen") & (g.comparison != "identity − base") \
-            & ~g.comparison.str.contains(" from .* − .* from ")  # copied against copied: size_reading's
+            & ~g.comparison.str.contains(" from .* − .* from ")  # copied against copied: size_ or floor_reading's
         lines += [_line(pd.Series(r._asdict())) for r in g[rest].itertuples()]
     return lines
 
@@ -165,20 +165,24 @@ def by_source(paired: pd.DataFrame, datasets: pd.DataFrame) -> pd.DataFrame:
     return rows.merge(datasets[["dataset", "images"]].rename(columns={"dataset": "source"}), on="source", how="left")
 
 
-def size_comparisons(treatment: str, sources: list[str]) -> list[tuple[str, str]]:
-    """``treatment`` copied from each source against it copied from the first (the smallest), in order.
+def source_comparisons(treatment: str, sources: list[str], reference: str | None = None) -> list[tuple[str, str]]:
+    """``treatment`` copied from each source against it copied from ``reference`` (None: the first source, e.g. the
+    smallest), in order.
 
-    >>> size_comparisons("AnB", ["A 10%", "A", "all"])
+    >>> source_comparisons("AnB", ["A 10%", "A", "all"])
     [('AnB from A', 'AnB from A 10%'), ('AnB from all', 'AnB from A 10%')]
+    >>> source_comparisons("AnB", ["A", "noise", "all"], "noise")
+    [('AnB from A', 'AnB from noise'), ('AnB from all', 'AnB from noise')]
     """
-    return [(f"{treatment} from {s}", f"{treatment} from {sources[0]}") for s in sources[1:]]  # none for one source
+    ref = sources[0] if reference is None and sources else reference
+    return [(f"{treatment} from {s}", f"{treatment} from {ref}") for s in sources if s != ref]
 
 
 def size_reading(paired: pd.DataFrame, treatment: str, sources: list[str]) -> list[str]:
     """Markdown lines: does a larger source give better filters? ``treatment`` copied from the largest source
     against the smallest (``sources`` ordered by size), per net and target, and each step between."""
     lines = []
-    wanted = {f"{a} − {b}" for a, b in size_comparisons(treatment, sources)}
+    wanted = {f"{a} − {b}" for a, b in source_comparisons(treatment, sources)}
     for (arch, target), g in paired.groupby(["architecture", "direction"], sort=False):
         g = g[g.comparison.isin(wanted)]
         if g.empty:
@@ -197,7 +201,7 @@ def size_reading(paired: pd.DataFrame, treatment: str, sources: list[str]) -> li
 
 def sources_by_size(datasets: pd.DataFrame) -> list[str]:
     """The sources of :func:`mkf_utils.figures.table_datasets` that this machine has, smallest first (training
-    images): the order :func:`size_comparisons` and :func:`size_reading` take.
+    images): the order :func:`source_comparisons` and :func:`size_reading` take.
 
     >>> d = pd.DataFrame({"dataset": ["all", "A", "B"], "source": [True, True, False], "missing": "",
     ...                   "images": [900, 300, 100]})
@@ -207,17 +211,53 @@ def sources_by_size(datasets: pd.DataFrame) -> list[str]:
     return list(datasets[datasets.source & (datasets.missing == "")].sort_values("images").dataset)
 
 
+_FLOOR_WORDS = {"above": "filters from {} beat those trained on {}",
+                "below": "filters from {} do worse than those trained on {}",
+                "unclear": "filters from {} cannot be told from those trained on {}",
+                "one pair": "filters from {}: one pair, no interval"}
+
+
+def floor_reading(paired: pd.DataFrame, treatment: str = "AnB") -> list[str]:
+    """Markdown lines: do filters trained on real data beat filters trained on the floor (synthetic patterns)?
+    ``treatment`` copied from each source against it copied from the floor source (the comparisons :func:`save`
+    makes with ``floor``; the floor is read from them), per net and target, at full depth.
+
+    >>> p = pd.DataFrame({"architecture": "a", "direction": "B", "n": 4, "n_units": 4, "pairs": 5, "unpaired": 0,
+    ...                   "comparison": ["AnB from A − AnB from noise", "AnB from C − AnB from noise"],
+    ...                   "mean": [0.03, 0.01], "low": [0.01, -0.01], "high": [0.05, 0.03], "level": 0.95})
+    >>> floor_reading(p)[-1]
+    '  - so here filters from A beat those trained on noise; filters from C cannot be told from those trained on noise.'
+    """
+    sides = paired.comparison.str.extract(rf"^{treatment} from (?P<left>.+) − {treatment} from (?P<floor>.+)$")
+    lines = []
+    for (arch, target), g in paired.join(sides).dropna(subset=["floor"]).groupby(["architecture", "direction"],
+                                                                                 sort=False):
+        g = g[g.n == g.n_units] if (g.n == g.n_units).any() else g
+        floor, verdicts = g.floor.iloc[0], [verdict(r) for _, r in g.iterrows()]
+        lines.append(f"- **{arch} into {target}**: filters from each source against filters trained on {floor} "
+                     "(the floor):")
+        lines += [_line(r) for _, r in g.iterrows()]
+        parts = [words.format(", ".join(g.left[[v == kind for v in verdicts]]), floor)
+                 for kind, words in _FLOOR_WORDS.items() if kind in verdicts]
+        lines.append("  - so here " + "; ".join(parts) + ".")
+    return lines
+
+
 def save(table: pd.DataFrame, datasets: pd.DataFrame, out_dir: str | Path, name: str,
-         size_sources: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+         size_sources: list[str] = (), floor: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A table's files beside its run table (``out_dir/name.csv``): its ``datasets``, the paired differences of
-    its :func:`columns` (:func:`comparisons`; with ``size_sources``, AnB from each against the smallest,
-    :func:`size_comparisons`) and the top-1 :func:`matrix`, as ``name_datasets.csv``, ``name_paired.csv`` and
-    ``name_matrix.csv``. Returns the :func:`summary`, the paired differences and the matrix."""
+    its :func:`columns` (:func:`comparisons`; with ``size_sources``, AnB from each against the smallest; with
+    ``floor``, a source of ``datasets``, AnB from each source against AnB from the floor: :func:`source_comparisons`)
+    and the top-1 :func:`matrix`, as ``name_datasets.csv``, ``name_paired.csv`` and ``name_matrix.csv``. Returns
+    the :func:`summary`, the paired differences and the matrix."""
     out = Path(out_dir)
     datasets.to_csv(out / f"{name}_datasets.csv", index=False)
     cols = columns(table)
     means = summary(cols)
-    paired = save_paired(cols, comparisons(cols.treatment) + size_comparisons("AnB", list(size_sources)), out, name)
+    sources = sources_by_size(datasets)
+    wanted = comparisons(cols.treatment) + source_comparisons("AnB", list(size_sources)) \
+        + (source_comparisons("AnB", sources, floor) if floor in sources else [])
+    paired = save_paired(cols, wanted, out, name)
     top1 = matrix(means)
     top1.to_csv(out / f"{name}_matrix.csv")
     return means, paired, top1

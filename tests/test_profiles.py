@@ -97,6 +97,8 @@ def test_a_table_net_can_train_into_some_targets_only():
     ids = [run_id(p.config) for p in section_plan(some, "crossdataset")]
     assert len(ids) == len(set(ids))
     assert set(ids) < {run_id(p.config) for p in section_plan(P, "crossdataset")}
+    assert subtitle(P, "crossdataset")[-1].endswith("; into natural, fashion.")
+    assert subtitle(some, "crossdataset")[-1].endswith("; ConvNeXt-atto into natural, fashion; ResNet-18 into natural.")
 
 
 def test_a_table_net_can_have_more_seeds():

@@ -63,9 +63,27 @@ def test_other_architectures_name_their_net_and_sizes_are_compared_with_the_smal
     assert list(tables.columns(t).treatment) == ["base"] * 3 + ["AnB from N on man-made"] * 3
     t = _table({("AnB", "A 10"): [0.00, 0.01, 0.00], ("AnB", "A"): [0.03, 0.04, 0.05]})
     cols = tables.columns(t)
-    paired = paired_differences(cols, tables.size_comparisons("AnB", ["A 10", "A"]))
+    paired = paired_differences(cols, tables.source_comparisons("AnB", ["A 10", "A"]))
     lines = tables.size_reading(paired, "AnB", ["A 10", "A"])
     assert "AnB from A − AnB from A 10: +0.037" in lines[1] and lines[-1].endswith("a larger source gives better filters.")
+
+
+def test_each_source_is_compared_with_the_floor_and_the_reading_names_which_beat_it(tmp_path):
+    t = _table({("AnB", "cifar10"): [0.04, 0.05, 0.06], ("AnB", "fashion"): [0.0, 0.03, -0.01],
+                ("AnB", "synthetic"): [0.0, 0.0, 0.0], ("random-frozen", None): [0.0, 0.0, 0.0]})
+    datasets = pd.DataFrame({"dataset": ["cifar10", "fashion", "synthetic", "natural"], "images": [10, 6, 1, 6],
+                             "source": [True, True, True, False], "missing": ""})
+    _, paired, _ = tables.save(t, datasets, tmp_path, "x", floor="synthetic")
+    floor = paired[paired.comparison.str.endswith("− AnB from synthetic")]
+    assert dict(zip(floor.comparison, floor["mean"].round(4))) == {"AnB from cifar10 − AnB from synthetic": 0.05,
+                                                                   "AnB from fashion − AnB from synthetic": 0.0067}
+    lines = tables.floor_reading(paired)
+    assert lines[0].startswith("- **C into natural**: filters from each source against filters trained on synthetic")
+    assert lines[-1] == ("  - so here filters from cifar10 beat those trained on synthetic; filters from fashion cannot "
+                         "be told from those trained on synthetic.")
+    assert not any("− AnB from synthetic" in line for line in tables.reading(paired))  # the floor's lines: its own
+    _, without, _ = tables.save(t, datasets, tmp_path, "x", floor="plants")  # not a source: no floor comparisons
+    assert not without.comparison.str.contains("− AnB from").any() and tables.floor_reading(without) == []
 
 
 def test_table_sections_are_checked_and_missing_datasets_left_out(monkeypatch, tmp_path, capsys):
