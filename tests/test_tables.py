@@ -79,8 +79,8 @@ def test_each_source_is_compared_with_the_floor_and_the_reading_names_which_beat
                                                                    "AnB from fashion − AnB from synthetic": 0.0067}
     lines = tables.floor_reading(paired)
     assert lines[0].startswith("- **C into natural**: filters from each source against filters trained on synthetic")
-    assert lines[-1] == ("  - so here filters from cifar10 beat those trained on synthetic; filters from fashion cannot "
-                         "be told from those trained on synthetic.")
+    assert lines[-1] == ("  - so here filters from cifar10 beat those trained on synthetic; filters from fashion "
+                         "cannot be told from those trained on synthetic.")
     assert not any("− AnB from synthetic" in line for line in tables.reading(paired))  # the floor's lines: its own
     _, without, _ = tables.save(t, datasets, tmp_path, "x", floor="plants")  # not a source: no floor comparisons
     assert not without.comparison.str.contains("− AnB from").any() and tables.floor_reading(without) == []
