@@ -89,8 +89,8 @@ def test_the_readmes_quoted_differences_are_the_committed_ones():
 
     from mkf_utils.stats import interval_text
 
-    quoted = re.findall(r"`([\w-]+)/(\w+): (.+? − .+?)(?:, ([A-Z][\w.-]*(?: [a-z]+)?))?(?:, (\S+→\S+))?(?:, (\d+)/class)?"
-                        r"(?:, n = (\d+))?` "
+    quoted = re.findall(r"`([\w-]+)/(\w+): (.+? − .+?)(?:, ([A-Z][\w.-]*(?: [a-z]+)?))?(?:, (\S+→\S+))?"
+                        r"(?:, (\d+)/class)?(?:, n = (\d+))?` "
                         r"([+-]\d\.\d{3}(?: \[[^]]+\])? \(\d+ pairs?\))", (ROOT / "README.md").read_text())
     assert quoted, "the README quotes no paired difference in the form this test reads"
     for profile, figure, comparison, arch, direction, size, n, text in quoted:
