@@ -220,7 +220,8 @@ _FLOOR_WORDS = {"above": "filters from {} beat those trained on {}",
 def floor_reading(paired: pd.DataFrame, treatment: str = "AnB") -> list[str]:
     """Markdown lines: do filters trained on real data beat filters trained on the floor (synthetic patterns)?
     ``treatment`` copied from each source against it copied from the floor source (the comparisons :func:`save`
-    makes with ``floor``; the floor is read from them), per net and target, at full depth.
+    makes with ``floor``; the floor is read from them), per net and target, at full depth; a comparison without a
+    pair (the floor not yet trained into that target) is left out.
 
     >>> p = pd.DataFrame({"architecture": "a", "direction": "B", "n": 4, "n_units": 4, "pairs": 5, "unpaired": 0,
     ...                   "comparison": ["AnB from A − AnB from noise", "AnB from C − AnB from noise"],
@@ -230,8 +231,8 @@ def floor_reading(paired: pd.DataFrame, treatment: str = "AnB") -> list[str]:
     """
     sides = paired.comparison.str.extract(rf"^{treatment} from (?P<left>.+) − {treatment} from (?P<floor>.+)$")
     lines = []
-    for (arch, target), g in paired.join(sides).dropna(subset=["floor"]).groupby(["architecture", "direction"],
-                                                                                 sort=False):
+    found = paired.join(sides).dropna(subset=["floor"])
+    for (arch, target), g in found[found.pairs > 0].groupby(["architecture", "direction"], sort=False):
         g = g[g.n == g.n_units] if (g.n == g.n_units).any() else g
         floor, verdicts = g.floor.iloc[0], [verdict(r) for _, r in g.iterrows()]
         lines.append(f"- **{arch} into {target}**: filters from each source against filters trained on {floor} "

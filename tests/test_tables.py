@@ -82,6 +82,11 @@ def test_each_source_is_compared_with_the_floor_and_the_reading_names_which_beat
     assert lines[-1] == ("  - so here filters from cifar10 beat those trained on synthetic; filters from fashion "
                          "cannot be told from those trained on synthetic.")
     assert not any("− AnB from synthetic" in line for line in tables.reading(paired))  # the floor's lines: its own
+    into_b = t[t.source.ne("synthetic")].assign(  # a second target, the floor not trained into it yet: no lines
+        target="man-made", direction=lambda d: d.direction.str.replace("natural", "man-made"))
+    _, both, _ = tables.save(pd.concat([t, into_b]), datasets, tmp_path, "x", floor="synthetic")
+    assert (both[both.direction.eq("man-made") & both.comparison.str.endswith("from synthetic")].pairs == 0).all()
+    assert tables.floor_reading(both) == lines
     _, without, _ = tables.save(t, datasets, tmp_path, "x", floor="plants")  # not a source: no floor comparisons
     assert not without.comparison.str.contains("− AnB from").any() and tables.floor_reading(without) == []
 
