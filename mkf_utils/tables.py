@@ -267,14 +267,14 @@ def save(table: pd.DataFrame, datasets: pd.DataFrame, out_dir: str | Path, name:
 POINTWISE_COMPARISONS = [("BnB", "base"), ("AnB", "BnB"), ("AnB+", "AnB"), ("AnB", "random-frozen"), ("AnB", "base"),
                          ("random-frozen", "base")]
 _POINTWISE_WORDS = {  # comparison -> (what "below" means, what "above" means)
-    "BnB − base": ("freezing the net's own pointwise filters costs accuracy: an optimisation cost (Yosinski's "
-                   "fragile co-adaptation), not specificity", "freezing the net's own pointwise filters helps"),
+    "BnB − base": ("freezing the net's own filters costs accuracy: an optimisation cost (Yosinski's "
+                   "fragile co-adaptation), not specificity", "freezing the net's own filters helps"),
     "AnB − BnB": ("the other half's filters cost more than the net's own: specificity beyond the optimisation cost",
                   "the other half's filters do better than the net's own"),
     "AnB+ − AnB": ("fine-tuning the copied filters does worse than freezing them",
                    "fine-tuning the copied filters recovers what freezing them cost"),
-    "AnB − random-frozen": ("copied pointwise filters do worse than random ones",
-                            "copied pointwise filters beat random ones: their content matters"),
+    "AnB − random-frozen": ("copied filters do worse than random ones",
+                            "copied filters beat random ones: their content matters"),
 }
 
 
