@@ -114,9 +114,10 @@ def paired_panel(paired: pd.DataFrame, title: str, metric: str = "top-1") -> alt
         column=alt.Column("comparison:N", title=None)).properties(title=title)
 
 
-def dash(field: str, title: str) -> alt.StrokeDash:
-    """A stroke-dash encoding whose legend draws line dashes (not dots)."""
-    return alt.StrokeDash(field, title=title, legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black"))
+def dash(field: str, title: str, sort: list[str] | None = None) -> alt.StrokeDash:
+    """A stroke-dash encoding whose legend draws line dashes (not dots), its values in ``sort``'s order if given."""
+    return alt.StrokeDash(field, title=title, sort=sort if sort is not None else alt.Undefined,
+                          legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black"))
 
 
 def _axis_title(y: str) -> str:
@@ -585,9 +586,10 @@ def loss_curves_panel(curves: pd.DataFrame, title: str) -> alt.FacetChart:
     target: the runs' per-epoch metrics (:func:`mkf_utils.study.curves` with ``treatment``, ``n``, ``n_units``,
     ``target`` and ``architecture``), the targets' bases included."""
     data = curves.assign(depth=(curves.n.astype(str) + "/" + curves.n_units.astype(str)).where(curves.n > 0, "none"))
+    order = data.assign(share=data.n / data.n_units).sort_values(["share", "n_units"]).depth.unique().tolist()
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(train_loss):Q", title="training loss", scale=alt.Scale(zero=False)),
-        color=alt.Color("treatment:N", title="treatment"), strokeDash=dash("depth:N", "units frozen (n/N)"),
+        color=alt.Color("treatment:N", title="treatment"), strokeDash=dash("depth:N", "units frozen (n/N)", order),
         tooltip=["architecture", "target", "treatment", "depth", "epoch",
                  alt.Tooltip("mean(train_loss):Q", format=".3f")]).properties(
         width=300, height=220).facet(column=alt.Column("architecture:N", title=None),
