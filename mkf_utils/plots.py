@@ -120,6 +120,20 @@ def dash(field: str, title: str, sort: list[str] | None = None) -> alt.StrokeDas
                           legend=alt.Legend(symbolType="stroke", symbolStrokeColor="black"))
 
 
+def dashed_lines(chart: alt.Chart, strokeDash: alt.StrokeDash, **encoding) -> alt.LayerChart:
+    """``chart``'s lines through filled points, the points in a layer of their own: a line with ``point=True``
+    draws a stroke-dash legend's symbols as dots, which hides the dashes. The points are grouped by the dash's
+    field too (as ``detail``), so that aggregates such as ``mean(y)`` put each line's points on it.
+
+    >>> spec = dashed_lines(alt.Chart(pd.DataFrame({"x": [0, 1]})), dash("x:N", "x"), y="mean(x):Q").to_dict()
+    >>> [(layer["mark"]["type"], "strokeDash" in layer["encoding"], layer["encoding"].get("detail", {}).get("field"))
+    ...  for layer in spec["layer"]]
+    [('line', True, None), ('point', False, 'x')]
+    """
+    return alt.layer(chart.mark_line().encode(strokeDash=strokeDash, **encoding),
+                     chart.mark_point(filled=True, opacity=1).encode(detail=strokeDash.shorthand, **encoding))
+
+
 def _axis_title(y: str) -> str:
     return {"rel_ratio": "top-1 / base top-1", "rel_diff": "top-1 − base top-1 (mean of both directions)",
             "frozen_fraction": "share of parameters frozen"}[y]
@@ -376,22 +390,23 @@ def study_chart(plotted: pd.DataFrame, curves: pd.DataFrame, largest: pd.DataFra
     x = alt.X("image_epochs:Q", title="training budget: images per class × epochs", scale=alt.Scale(type="log"))
     net = alt.Color("net:N", title="net (recipe)", legend=alt.Legend(labelLimit=420))
     bases = plotted[plotted.treatment == "base"].assign(half=lambda d: d.target)
-    a = alt.Chart(bases).mark_line(point=True).encode(
-        x=x, y=alt.Y("mean(top1):Q", title="base top-1", scale=alt.Scale(zero=False)),
+    a = dashed_lines(
+        alt.Chart(bases), x=x, y=alt.Y("mean(top1):Q", title="base top-1", scale=alt.Scale(zero=False)),
         color=net, strokeDash=dash("half:N", "half (bases)")).properties(
         title="a. base top-1", width=260, height=220)
     treated = plotted[plotted.treatment != "base"]
-    b = alt.Chart(treated).mark_line(point=True).encode(
-        x=x, y=alt.Y("mean(rel_ratio):Q", title=f"top-1 / base top-1 (into {target}, all units)",
-                     scale=alt.Scale(zero=False)),
+    b = dashed_lines(
+        alt.Chart(treated), x=x,
+        y=alt.Y("mean(rel_ratio):Q", title=f"top-1 / base top-1 (into {target}, all units)",
+                scale=alt.Scale(zero=False)),
         color=net, strokeDash=dash("treatment:N", "treatment")).properties(
         title="b. relative top-1 at full depth", width=260, height=220)
-    c = alt.Chart(plotted).mark_line(point=True).encode(
-        x=x, y=alt.Y("mean(minutes):Q", title="training time per run (min)"), color=net,
+    c = dashed_lines(
+        alt.Chart(plotted), x=x, y=alt.Y("mean(minutes):Q", title="training time per run (min)"), color=net,
         strokeDash=dash("treatment:N", "treatment")).properties(title="c. wall time", width=260, height=220)
-    d = alt.Chart(curves).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(top1):Q", title=f"test top-1 on {target}",
-                                                   scale=alt.Scale(zero=False)),
+    d = dashed_lines(
+        alt.Chart(curves), x=alt.X("epoch:Q", title="epoch"),
+        y=alt.Y("mean(top1):Q", title=f"test top-1 on {target}", scale=alt.Scale(zero=False)),
         color="architecture:N", strokeDash=dash("treatment:N", "treatment")).properties(
         title=f"d. during training, largest budget ({largest.per_class.iloc[0]} × {largest.epochs.iloc[0]})",
         width=260, height=220)
@@ -413,17 +428,18 @@ def generality_chart(sims: pd.DataFrame, fits: pd.DataFrame, clusters: pd.DataFr
     panels = [a]
     if len(fits):
         depth = alt.X("rel_depth:Q", title="relative depth", scale=alt.Scale(domain=[0, 1]))
-        b = alt.Chart(fits).mark_line(point=True).encode(
-            x=depth, y=alt.Y("explained:Q", title="variance explained by a·f_k + b"), color=alt.Color("model:N"),
-            strokeDash=alt.StrokeDash("architecture:N")).properties(width=260, height=200,
-                                                                    title="b. master key filters: best fit per filter (mean)")
-        c = alt.Chart(clusters).mark_line(point=True).encode(
-            x=depth, y=alt.Y("share_close:Q", title=f"share within cos {close} of a centre"), color=alt.Color("model:N"),
-            strokeDash=alt.StrokeDash("architecture:N")).properties(width=260, height=200,
-                                                                    title=f"c. k-means (k = {k}) over one net's units")
-        e = alt.Chart(scales).mark_line(point=True).encode(
-            x=depth, y=alt.Y("layer_scale:Q", title="mean |layer scale| of the unit's block", scale=alt.Scale(type="log")),
-            color=alt.Color("model:N"), strokeDash=alt.StrokeDash("architecture:N")).properties(
+        b = dashed_lines(
+            alt.Chart(fits), x=depth, y=alt.Y("explained:Q", title="variance explained by a·f_k + b"),
+            color=alt.Color("model:N"), strokeDash=dash("architecture:N", "architecture")).properties(
+            width=260, height=200, title="b. master key filters: best fit per filter (mean)")
+        c = dashed_lines(
+            alt.Chart(clusters), x=depth, y=alt.Y("share_close:Q", title=f"share within cos {close} of a centre"),
+            color=alt.Color("model:N"), strokeDash=dash("architecture:N", "architecture")).properties(
+            width=260, height=200, title=f"c. k-means (k = {k}) over one net's units")
+        e = dashed_lines(
+            alt.Chart(scales), x=depth,
+            y=alt.Y("layer_scale:Q", title="mean |layer scale| of the unit's block", scale=alt.Scale(type="log")),
+            color=alt.Color("model:N"), strokeDash=dash("architecture:N", "architecture")).properties(
             width=260, height=200, title="e. how much each block's branch counts (init 1e-6)")
         panels.append(alt.hconcat(b, c, e))
     if mk_summary is not None and len(mk_summary):
@@ -587,13 +603,13 @@ def loss_curves_panel(curves: pd.DataFrame, title: str) -> alt.FacetChart:
     ``target`` and ``architecture``), the targets' bases included."""
     data = curves.assign(depth=(curves.n.astype(str) + "/" + curves.n_units.astype(str)).where(curves.n > 0, "none"))
     order = data.assign(share=data.n / data.n_units).sort_values(["share", "n_units"]).depth.unique().tolist()
-    return alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("mean(train_loss):Q", title="training loss", scale=alt.Scale(zero=False)),
+    return dashed_lines(
+        alt.Chart(data), x=alt.X("epoch:Q", title="epoch"),
+        y=alt.Y("mean(train_loss):Q", title="training loss", scale=alt.Scale(zero=False)),
         color=alt.Color("treatment:N", title="treatment"), strokeDash=dash("depth:N", "units frozen (n/N)", order),
         tooltip=["architecture", "target", "treatment", "depth", "epoch",
-                 alt.Tooltip("mean(train_loss):Q", format=".3f")]).properties(
-        width=300, height=220).facet(column=alt.Column("architecture:N", title=None),
-                                     row=alt.Row("target:N", title="into")).properties(title=title)
+                 alt.Tooltip("mean(train_loss):Q", format=".3f")]).properties(width=300, height=220).facet(
+        column=alt.Column("architecture:N", title=None), row=alt.Row("target:N", title="into")).properties(title=title)
 
 
 def pointwise_chart(table: pd.DataFrame, paired: pd.DataFrame, subtitle: list[str], curves: pd.DataFrame | None = None,

@@ -114,14 +114,16 @@ def test_pointwise_chart_with_curves_draws_the_training_loss_of_the_transfers_ta
 
 
 def test_loss_curves_list_the_depths_by_share_frozen_not_as_text():
-    """"12/12" sorts before "4/12" as text; the legend goes none, 4/12, 8/24, 16/24, 12/12, 24/24."""
+    """"12/12" sorts before "4/12" as text; the legend goes none, 4/12, 8/24, 16/24, 12/12, 24/24, drawn as dashes."""
     from mkf_utils.plots import loss_curves_panel
 
     depths = [(0, 12), (12, 12), (16, 24), (24, 24), (4, 12), (8, 24), (0, 24)]
     curves = pd.DataFrame([{"architecture": "a", "target": "natural", "treatment": "AnB", "n": n, "n_units": u,
                             "epoch": 1, "train_loss": 1.0} for n, u in depths])
-    dash = loss_curves_panel(curves, "c").to_dict()["spec"]["encoding"]["strokeDash"]
-    assert dash["sort"] == ["none", "4/12", "8/24", "16/24", "12/12", "24/24"]
+    line, points = loss_curves_panel(curves, "c").to_dict()["spec"]["layer"]
+    assert line["mark"]["type"] == "line"  # no point=True: its legend would draw the dashes as dots
+    assert line["encoding"]["strokeDash"]["sort"] == ["none", "4/12", "8/24", "16/24", "12/12", "24/24"]
+    assert points["encoding"]["detail"]["field"] == "depth"  # each depth's mean loss, on its own line
 
 
 def test_depth_chart_draws_each_treatment_by_depth_per_net_and_direction():
