@@ -122,16 +122,19 @@ def dash(field: str, title: str, sort: list[str] | None = None) -> alt.StrokeDas
 
 def dashed_lines(chart: alt.Chart, strokeDash: alt.StrokeDash, **encoding) -> alt.LayerChart:
     """``chart``'s lines through filled points, the points in a layer of their own: a line with ``point=True``
-    draws a stroke-dash legend's symbols as dots, which hides the dashes. The points are grouped by the dash's
-    field too (as ``detail``), so that aggregates such as ``mean(y)`` put each line's points on it.
+    draws a stroke-dash legend's symbols as dots, which hides the dashes. The points carry the ``tooltip`` and are
+    grouped as the lines are (by the dash's field and any ``detail``), so that aggregates such as ``mean(y)`` put
+    each line's points on it. More layers join with ``+=``.
 
-    >>> spec = dashed_lines(alt.Chart(pd.DataFrame({"x": [0, 1]})), dash("x:N", "x"), y="mean(x):Q").to_dict()
-    >>> [(layer["mark"]["type"], "strokeDash" in layer["encoding"], layer["encoding"].get("detail", {}).get("field"))
-    ...  for layer in spec["layer"]]
-    [('line', True, None), ('point', False, 'x')]
+    >>> spec = dashed_lines(alt.Chart(pd.DataFrame({"x": [0, 1]})), dash("x:N", "x"), y="mean(x):Q",
+    ...                     tooltip=["x"]).to_dict()
+    >>> [(layer["mark"]["type"], sorted(layer["encoding"])) for layer in spec["layer"]]
+    [('line', ['strokeDash', 'y']), ('point', ['detail', 'tooltip', 'y'])]
     """
-    return alt.layer(chart.mark_line().encode(strokeDash=strokeDash, **encoding),
-                     chart.mark_point(filled=True, opacity=1).encode(detail=strokeDash.shorthand, **encoding))
+    groups = [strokeDash.shorthand] + ([encoding["detail"]] if "detail" in encoding else [])
+    line = {k: v for k, v in encoding.items() if k != "tooltip"}
+    return alt.layer(chart.mark_line().encode(strokeDash=strokeDash, **line),
+                     chart.mark_point(filled=True).encode(**{**encoding, "detail": groups}))
 
 
 def _axis_title(y: str) -> str:
@@ -167,23 +170,20 @@ def transfer_panel(summary: pd.DataFrame, y: str, title: str, reference: pd.Data
     data = summary if treatments is None else summary[summary.treatment.isin(treatments)]
     x = alt.X("rel_depth:Q", title=x_title, scale=alt.Scale(domain=[0, 1]))
     colour = alt.Color(f"{color}:N", title=color, sort=color_order)
-    enc = dict(x=x, color=colour, strokeDash=dash(f"{dashed}:N", dashed))
     tooltip = ["architecture", "treatment", "n", "n_units", alt.Tooltip(f"{y}:Q", format=".3f"), "runs",
                alt.Tooltip("frozen_fraction:Q", format=".3f")]
     base = alt.Chart(data)
     yenc = alt.Y(f"{y}:Q", title=_axis_title(y), scale=alt.Scale(zero=False))
-    lines = base.mark_line().encode(y=yenc, detail="series:N", **enc)  # points apart: keeps the dash legend
-    points = base.mark_point(filled=True).encode(x=x, y=yenc, color=colour, tooltip=tooltip)
-    layers = [lines, points]
+    chart = dashed_lines(base, dash(f"{dashed}:N", dashed), x=x, y=yenc, color=colour, detail="series:N",
+                         tooltip=tooltip)
     if f"{y}_sd" in data:
-        bars = base.transform_calculate(lo=f"datum.{y} - datum.{y}_sd", hi=f"datum.{y} + datum.{y}_sd").mark_rule(
+        chart += base.transform_calculate(lo=f"datum.{y} - datum.{y}_sd", hi=f"datum.{y} + datum.{y}_sd").mark_rule(
         ).encode(x=x, y="lo:Q", y2="hi:Q", color=colour, detail="series:N")
-        layers.append(bars)
     if reference is not None and y in reference:
-        layers.append(alt.Chart(reference).mark_line(point=alt.OverlayMarkDef(color="gray"), color="gray",
-                                                     strokeDash=[6, 3]).encode(
-            x=x, y=f"{y}:Q", tooltip=["series", "n", alt.Tooltip(f"{y}:Q", format=".3f")]))
-    return alt.layer(*layers).properties(title=title, width=300, height=240)
+        chart += alt.Chart(reference).mark_line(point=alt.OverlayMarkDef(color="gray"), color="gray",
+                                                strokeDash=[6, 3]).encode(
+            x=x, y=f"{y}:Q", tooltip=["series", "n", alt.Tooltip(f"{y}:Q", format=".3f")])
+    return chart.properties(title=title, width=300, height=240)
 
 
 class SavedChart:
